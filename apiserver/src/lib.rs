@@ -1,0 +1,1 @@
+//! apiserver: placeholder, filled in by its issue.

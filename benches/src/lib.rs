@@ -1,0 +1,1 @@
+//! benches: placeholder, filled in by its issue.

@@ -1,0 +1,1 @@
+//! cluster-tests: placeholder, filled in by its issue.

@@ -1,0 +1,1 @@
+//! jepsen: placeholder, filled in by its issue.

@@ -1,0 +1,1 @@
+//! raft-node: placeholder, filled in by its issue.

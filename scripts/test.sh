@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian machine and runs every test: fmt, clippy, unit, integration and
+# interop tests (Debian's etcd 3.4.23 and etcdctl are started by the tests themselves).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/install-deps.sh
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kv-target}"
+export CARGO_TERM_COLOR=never
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo build --workspace --bins
+cargo test --workspace -- --test-threads=2

@@ -1,0 +1,1 @@
+//! wal: placeholder, filled in by its issue.
