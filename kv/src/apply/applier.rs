@@ -1,0 +1,314 @@
+//! The applier: one match over `InternalRaftRequest` kinds, each run against MVCC, the
+//! lessor and the alarms, committed together with the raft index it came from, and its
+//! changes handed to the watch hub in order.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use prost::Message;
+use proto::etcdserverpb::{
+    alarm_request::AlarmAction, AlarmMember, AlarmRequest, AlarmResponse, AlarmType,
+    CompactionResponse, DeleteRangeResponse, InternalRaftRequest, LeaseGrantResponse,
+    LeaseRevokeResponse, PutResponse, ResponseHeader, TxnResponse,
+};
+use raft_node::Committed;
+
+use super::txn;
+use super::wait::ApplyOutcome;
+use crate::backend::{Backend, Batch, Cf};
+use crate::error::{Error, Result};
+use crate::lease::Lessor;
+use crate::mvcc::{Change, KeyRange, KvStore, WriteTxn};
+use crate::watch::WatchHub;
+
+/// The response an applied request produced.
+#[derive(Debug, Clone)]
+pub enum Response {
+    Put(PutResponse),
+    DeleteRange(DeleteRangeResponse),
+    Txn(TxnResponse),
+    Compaction(CompactionResponse),
+    LeaseGrant(LeaseGrantResponse),
+    LeaseRevoke(LeaseRevokeResponse),
+    Alarm(AlarmResponse),
+}
+
+/// Active alarms, persisted in the `alarm` column family.
+pub struct Alarms {
+    active: Mutex<Vec<AlarmMember>>,
+}
+
+fn alarm_key(a: &AlarmMember) -> Vec<u8> {
+    let mut k = a.member_id.to_be_bytes().to_vec();
+    k.extend_from_slice(&a.alarm.to_be_bytes());
+    k
+}
+
+impl Alarms {
+    pub fn recover(backend: &Backend) -> Result<Alarms> {
+        let mut active = Vec::new();
+        let mut it = backend.iter(Cf::Alarm)?;
+        it.seek_to_first();
+        while it.valid() {
+            if let Some(k) = it.key() {
+                if k.len() == 12 {
+                    let member_id = u64::from_be_bytes(
+                        k[..8]
+                            .try_into()
+                            .map_err(|_| Error::Corrupt("alarm".into()))?,
+                    );
+                    let alarm = i32::from_be_bytes(
+                        k[8..]
+                            .try_into()
+                            .map_err(|_| Error::Corrupt("alarm".into()))?,
+                    );
+                    active.push(AlarmMember { member_id, alarm });
+                }
+            }
+            it.next();
+        }
+        it.status()?;
+        Ok(Alarms {
+            active: Mutex::new(active),
+        })
+    }
+
+    pub fn list(&self) -> Vec<AlarmMember> {
+        self.active.lock().clone()
+    }
+
+    pub fn has(&self, t: AlarmType) -> bool {
+        self.active.lock().iter().any(|a| a.alarm == t as i32)
+    }
+
+    fn activate(&self, a: AlarmMember, batch: &mut Batch) -> bool {
+        let mut act = self.active.lock();
+        if act.contains(&a) {
+            return false;
+        }
+        batch.put(Cf::Alarm, alarm_key(&a), Vec::new());
+        act.push(a);
+        true
+    }
+
+    fn deactivate(&self, a: &AlarmMember, batch: &mut Batch) -> bool {
+        let mut act = self.active.lock();
+        let before = act.len();
+        act.retain(|x| x != a);
+        if act.len() != before {
+            batch.delete(Cf::Alarm, alarm_key(a));
+            true
+        } else {
+            false
+        }
+    }
+}
+
+pub struct Applier {
+    pub store: Arc<KvStore>,
+    pub lessor: Arc<Lessor>,
+    pub hub: Arc<WatchHub>,
+    pub alarms: Arc<Alarms>,
+    /// `--quota-backend-bytes` (resolved: never 0).
+    pub quota: i64,
+    pub member_id: u64,
+}
+
+fn rev_header(rev: i64) -> Option<ResponseHeader> {
+    Some(ResponseHeader {
+        revision: rev,
+        ..Default::default()
+    })
+}
+
+impl Applier {
+    /// Applies one committed entry; returns the waiting request's ID and its outcome.
+    /// Entries at or below the store's consistent index were applied before a restart and
+    /// are skipped, so replaying the WAL is idempotent.
+    pub fn apply(&self, c: &Committed) -> Option<(u64, ApplyOutcome)> {
+        if c.index <= self.store.consistent_index() {
+            return None;
+        }
+        if c.data.is_empty() {
+            if let Err(e) = self.store.mark_applied(c.index, c.term) {
+                tracing::error!(error = %e, index = c.index, "cannot record applied index");
+            }
+            return None;
+        }
+        let req = match InternalRaftRequest::decode(c.data.as_slice()) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, index = c.index, "undecodable raft entry skipped");
+                let _ = self.store.mark_applied(c.index, c.term);
+                return None;
+            }
+        };
+        let id = req
+            .header
+            .as_ref()
+            .map(|h| h.id)
+            .filter(|id| *id != 0)
+            .unwrap_or(req.id);
+        let outcome = self.dispatch(&req, c.index, c.term);
+        if outcome.is_err() && self.store.consistent_index() < c.index {
+            if let Err(e) = self.store.mark_applied(c.index, c.term) {
+                tracing::error!(error = %e, index = c.index, "cannot record applied index");
+            }
+        }
+        Some((id, outcome))
+    }
+
+    fn dispatch(&self, req: &InternalRaftRequest, index: u64, term: u64) -> ApplyOutcome {
+        if let Some(p) = &req.put {
+            self.check_space(p.key.len() + p.value.len())?;
+            txn::check_put(&*self.store, p, Some(&self.lessor))?;
+            let mut t = self.store.write();
+            let mut resp = txn::put(&mut t, p)?;
+            let rev = self.commit(t, index, term)?;
+            resp.header = rev_header(rev);
+            return Ok((Response::Put(resp), rev));
+        }
+        if let Some(d) = &req.delete_range {
+            let mut t = self.store.write();
+            let mut resp = txn::delete_range(&mut t, d)?;
+            let rev = self.commit(t, index, term)?;
+            resp.header = rev_header(rev);
+            return Ok((Response::DeleteRange(resp), rev));
+        }
+        if let Some(r) = &req.txn {
+            if txn::has_puts(r) {
+                self.check_space(r.encoded_len())?;
+            }
+            let mut t = self.store.write();
+            let path = txn::txn_path(&t, r)?;
+            let mut pos = 0;
+            txn::check_path(&t, r, &path, &mut pos, Some(&self.lessor))?;
+            let mut pos = 0;
+            let mut resp = txn::run_txn(&mut t, r, &path, &mut pos)?;
+            let rev = self.commit(t, index, term)?;
+            resp.header = rev_header(rev);
+            return Ok((Response::Txn(resp), rev));
+        }
+        if let Some(c) = &req.compaction {
+            self.store.compact(c.revision, index, term)?;
+            let rev = self.store.current_revision();
+            return Ok((
+                Response::Compaction(CompactionResponse {
+                    header: rev_header(rev),
+                }),
+                rev,
+            ));
+        }
+        if let Some(g) = &req.lease_grant {
+            self.check_space(16)?;
+            let mut t = self.store.write();
+            let ttl = self.lessor.grant(g.id, g.ttl, t.batch_mut())?;
+            let rev = self.commit(t, index, term)?;
+            return Ok((
+                Response::LeaseGrant(LeaseGrantResponse {
+                    header: rev_header(rev),
+                    id: g.id,
+                    ttl,
+                    error: String::new(),
+                }),
+                rev,
+            ));
+        }
+        if let Some(r) = &req.lease_revoke {
+            let keys = self.lessor.keys_of(r.id)?;
+            let mut t = self.store.write();
+            for k in &keys {
+                t.delete_range(&KeyRange::Single(k.clone()))?;
+            }
+            self.lessor.revoke(r.id, t.batch_mut())?;
+            let rev = self.commit(t, index, term)?;
+            return Ok((
+                Response::LeaseRevoke(LeaseRevokeResponse {
+                    header: rev_header(rev),
+                }),
+                rev,
+            ));
+        }
+        if let Some(a) = &req.alarm {
+            return self.apply_alarm(a, index, term);
+        }
+        Err(Error::Unimplemented(
+            "etcdserver: unsupported request in raft log",
+        ))
+    }
+
+    fn commit(&self, t: WriteTxn<'_>, index: u64, term: u64) -> Result<i64> {
+        let (rev, changes): (i64, Vec<Change>) = t.commit(index, term)?;
+        if !changes.is_empty() {
+            self.lessor.track(&changes);
+        }
+        self.hub.notify(rev, &changes);
+        Ok(rev)
+    }
+
+    /// etcd's quota: writes are refused once the backend is over `--quota-backend-bytes`,
+    /// which also raises the NOSPACE alarm (until an operator disarms it).
+    fn check_space(&self, cost: usize) -> Result<()> {
+        if self.alarms.has(AlarmType::Nospace) {
+            return Err(Error::NoSpace);
+        }
+        if self.store.backend().size() + cost as i64 > self.quota {
+            let mut b = Batch::default();
+            if self.alarms.activate(
+                AlarmMember {
+                    member_id: self.member_id,
+                    alarm: AlarmType::Nospace as i32,
+                },
+                &mut b,
+            ) {
+                tracing::warn!(
+                    quota = self.quota,
+                    "database space exceeded; NOSPACE alarm raised"
+                );
+                self.store.backend().write(b)?;
+            }
+            return Err(Error::NoSpace);
+        }
+        Ok(())
+    }
+
+    fn apply_alarm(&self, a: &AlarmRequest, index: u64, term: u64) -> ApplyOutcome {
+        let rev = self.store.current_revision();
+        let action = AlarmAction::try_from(a.action).unwrap_or(AlarmAction::Get);
+        let member = AlarmMember {
+            member_id: a.member_id,
+            alarm: a.alarm,
+        };
+        let mut b = Batch::default();
+        let alarms = match action {
+            AlarmAction::Get => self.alarms.list(),
+            AlarmAction::Activate => {
+                if a.alarm == AlarmType::None as i32 {
+                    Vec::new()
+                } else if self.alarms.activate(member, &mut b) {
+                    vec![member]
+                } else {
+                    Vec::new()
+                }
+            }
+            AlarmAction::Deactivate => {
+                if self.alarms.deactivate(&member, &mut b) {
+                    vec![member]
+                } else {
+                    Vec::new()
+                }
+            }
+        };
+        if !b.is_empty() {
+            self.store.backend().write(b)?;
+        }
+        self.store.mark_applied(index, term)?;
+        Ok((
+            Response::Alarm(AlarmResponse {
+                header: rev_header(rev),
+                alarms,
+            }),
+            rev,
+        ))
+    }
+}

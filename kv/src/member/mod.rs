@@ -1,0 +1,150 @@
+//! The member: wires the backend, MVCC, lessor, watch hub, raft node and apply loop, and
+//! offers the server the two paths every request takes: propose-and-wait for writes, and
+//! read-index-then-read for linearizable reads.
+//!
+//! - `identity`: etcd-compatible member and cluster IDs.
+//! - `persist`: the raft log on the etcd-layout WAL and `.snap` files.
+//! - `start`: bootstrap or restart from the data dir.
+
+pub mod identity;
+mod persist;
+mod start;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prost::Message;
+use proto::etcdserverpb::{InternalRaftRequest, RequestHeader, ResponseHeader};
+use raft_node::RaftHandle;
+use tokio::sync::watch;
+
+use crate::apply::{Alarms, IdGen, Response, Wait};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::lease::Lessor;
+use crate::metrics::Metrics;
+use crate::mvcc::KvStore;
+use crate::watch::WatchHub;
+
+pub use identity::MemberInfo;
+pub use start::start;
+
+pub struct Member {
+    pub cfg: Config,
+    pub id: u64,
+    pub cluster_id: u64,
+    pub members: parking_lot::RwLock<Vec<MemberInfo>>,
+    pub store: Arc<KvStore>,
+    pub lessor: Arc<Lessor>,
+    pub hub: Arc<WatchHub>,
+    pub alarms: Arc<Alarms>,
+    pub raft: RaftHandle,
+    pub metrics: Arc<Metrics>,
+    wait: Arc<Wait>,
+    idgen: IdGen,
+    applied: watch::Receiver<u64>,
+}
+
+fn raft_err(e: raft_node::Error) -> Error {
+    match e {
+        raft_node::Error::NoLeader => Error::NoLeader,
+        raft_node::Error::Stopped => Error::Stopped,
+        raft_node::Error::Timeout | raft_node::Error::Dropped => Error::Timeout,
+        raft_node::Error::Storage(s) | raft_node::Error::Raft(s) => Error::Backend(s),
+    }
+}
+
+impl Member {
+    /// A response header at `rev`.
+    pub fn header(&self, rev: i64) -> ResponseHeader {
+        ResponseHeader {
+            cluster_id: self.cluster_id,
+            member_id: self.id,
+            revision: rev,
+            raft_term: self.raft.status().term,
+        }
+    }
+
+    /// How long a request may wait for raft (etcd: 5 s + 2 × election timeout).
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(5) + self.cfg.heartbeat * (2 * self.cfg.election_ticks as u32)
+    }
+
+    pub fn has_leader(&self) -> bool {
+        self.raft.status().leader != 0
+    }
+
+    /// Puts a request through raft and waits until it is applied.
+    pub async fn propose(&self, mut req: InternalRaftRequest) -> Result<(Response, i64)> {
+        let id = self.idgen.next();
+        req.header = Some(RequestHeader {
+            id,
+            ..Default::default()
+        });
+        let data = req.encode_to_vec();
+        if data.len() > self.cfg.max_request_bytes {
+            return Err(Error::RequestTooLarge);
+        }
+        let applied = self.wait.register(id);
+        let dropped = match self.raft.propose(data) {
+            Ok(d) => d,
+            Err(e) => {
+                self.wait.cancel(id);
+                return Err(raft_err(e));
+            }
+        };
+        self.metrics.proposals_pending.inc();
+        let outcome = tokio::time::timeout(self.request_timeout(), async move {
+            tokio::pin!(applied);
+            tokio::select! {
+                r = &mut applied => r.map_err(|_| Error::Stopped)?,
+                d = dropped => match d {
+                    Ok(e) => Err(raft_err(e)),
+                    Err(_) => applied.await.map_err(|_| Error::Stopped)?,
+                },
+            }
+        })
+        .await;
+        self.metrics.proposals_pending.dec();
+        match outcome {
+            Ok(r) => {
+                if r.is_err() {
+                    self.metrics.proposals_failed.inc();
+                }
+                r
+            }
+            Err(_) => {
+                self.wait.cancel(id);
+                self.metrics.proposals_failed.inc();
+                Err(Error::Timeout)
+            }
+        }
+    }
+
+    /// Waits until this member has applied everything committed when the read arrived:
+    /// after it, a read of the local state is linearizable.
+    pub async fn linearizable_barrier(&self) -> Result<()> {
+        let fut = async {
+            let index = self.raft.read_index().await.map_err(raft_err)?;
+            let mut rx = self.applied.clone();
+            rx.wait_for(|a| *a >= index)
+                .await
+                .map_err(|_| Error::Stopped)?;
+            Ok(())
+        };
+        tokio::time::timeout(self.request_timeout(), fut)
+            .await
+            .map_err(|_| Error::Timeout)?
+    }
+
+    /// Runs a read against the store off the async runtime.
+    pub async fn read<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&KvStore) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| Error::Backend(format!("read task: {e}")))?
+    }
+}

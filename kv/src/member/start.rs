@@ -1,0 +1,394 @@
+//! Bringing a member up from its data dir: a new member writes its identity and the
+//! bootstrap conf changes to a fresh WAL; a restarted one reads the newest valid snapshot
+//! and replays the WAL after it (a member with a data dir ignores `--initial-cluster`).
+//! Then the apply loop and the background jobs (lease expiry, auto compaction, progress
+//! notifications, metrics) start.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use prost::Message;
+use proto::etcdserverpb::{CompactionRequest, InternalRaftRequest, LeaseRevokeRequest, Metadata};
+use raft_node::{Applied, NodeConfig, RaftHandle, Restored};
+use tokio::sync::{mpsc, watch};
+use wal::{Snapshotter, Wal, WalOptions, WalSnapshot};
+
+use super::identity::{cluster_id, initial_members, MemberInfo};
+use super::persist::WalPersist;
+use super::Member;
+use crate::apply::{Alarms, Applier, IdGen, Wait};
+use crate::backend::{Backend, Batch, Cf};
+use crate::config::{Compaction, Config};
+use crate::error::Error;
+use crate::lease::Lessor;
+use crate::metrics::Metrics;
+use crate::mvcc::KvStore;
+use crate::watch::WatchHub;
+
+const MEMBERS_KEY: &[u8] = b"members";
+
+fn load_members(backend: &Backend) -> anyhow::Result<Vec<MemberInfo>> {
+    match backend.get(Cf::Meta, MEMBERS_KEY)? {
+        Some(v) => Ok(serde_json::from_slice(&v).context("members record")?),
+        None => Ok(Vec::new()),
+    }
+}
+
+fn save_members(backend: &Backend, members: &[MemberInfo]) -> anyhow::Result<()> {
+    let mut b = Batch::default();
+    b.put(Cf::Meta, MEMBERS_KEY, serde_json::to_vec(members)?);
+    backend.write(b)?;
+    backend.sync()?;
+    Ok(())
+}
+
+/// Starts the member; returns once raft runs and the apply loop is live.
+pub async fn start(cfg: Config, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Member>> {
+    std::fs::create_dir_all(&cfg.snap_dir)
+        .with_context(|| format!("cannot create {}", cfg.snap_dir.display()))?;
+    let backend = Arc::new(Backend::open(&cfg.snap_dir.join("db")).context("open backend")?);
+    let store = Arc::new(KvStore::open(backend.clone())?);
+    let lessor = Arc::new(Lessor::recover(&backend, cfg.min_lease_ttl())?);
+    let alarms = Arc::new(Alarms::recover(&backend)?);
+    let snapshotter = Snapshotter::new(&cfg.snap_dir)?;
+    let wal_opts = WalOptions {
+        unsafe_no_fsync: cfg.unsafe_no_fsync,
+        max_wals: cfg.max_wals,
+        ..Default::default()
+    };
+
+    let (mut wal, restored, id, cid, members) = if Wal::exists(&cfg.wal_dir) {
+        let snaps = wal::valid_snapshot_entries(&cfg.wal_dir)?;
+        let snapshot = snapshotter.load_newest_available(&snaps)?;
+        let walsnap = match &snapshot {
+            Some(s) => WalSnapshot {
+                index: s.get_metadata().index,
+                term: s.get_metadata().term,
+                conf_state: Some(s.get_metadata().get_conf_state().clone()),
+            },
+            None => WalSnapshot::default(),
+        };
+        let (wal, replay) = Wal::open(&cfg.wal_dir, &walsnap, wal_opts)
+            .with_context(|| format!("open WAL in {}", cfg.wal_dir.display()))?;
+        let meta = Metadata::decode(replay.metadata.as_slice()).context("WAL metadata")?;
+        let members = load_members(&backend)?;
+        tracing::info!(
+            member_id = %format!("{:x}", meta.node_id),
+            cluster_id = %format!("{:x}", meta.cluster_id),
+            entries = replay.entries.len(),
+            commit = replay.hard_state.commit,
+            applied = store.consistent_index(),
+            "restarting member from its data dir"
+        );
+        (
+            wal,
+            Restored {
+                snapshot,
+                hard_state: replay.hard_state,
+                entries: replay.entries,
+            },
+            meta.node_id,
+            meta.cluster_id,
+            members,
+        )
+    } else {
+        if !cfg.new_cluster {
+            bail!("joining an existing cluster (--initial-cluster-state existing) needs a multi-member build");
+        }
+        let members = initial_members(
+            &cfg.initial_cluster,
+            &cfg.cluster_token,
+            &cfg.name,
+            &cfg.advertise_client_urls,
+        );
+        let me = members
+            .iter()
+            .find(|m| m.name == cfg.name)
+            .map(|m| m.id)
+            .context("local member missing from the initial cluster")?;
+        if members.len() > 1 {
+            bail!("clusters of more than one member are not supported by this build yet");
+        }
+        let ids: Vec<u64> = members.iter().map(|m| m.id).collect();
+        let cid = cluster_id(&ids);
+        let meta = Metadata {
+            node_id: me,
+            cluster_id: cid,
+        };
+        if let Some(parent) = cfg.wal_dir.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let mut wal = Wal::create(&cfg.wal_dir, &meta.encode_to_vec(), wal_opts)
+            .with_context(|| format!("create WAL in {}", cfg.wal_dir.display()))?;
+        let (hs, entries) = raft_node::bootstrap_entries(&ids);
+        wal.save(&hs, &entries)?;
+        save_members(&backend, &members)?;
+        tracing::info!(member_id = %format!("{me:x}"), cluster_id = %format!("{cid:x}"), "bootstrapped a new cluster");
+        (
+            wal,
+            Restored {
+                snapshot: None,
+                hard_state: hs,
+                entries,
+            },
+            me,
+            cid,
+            members,
+        )
+    };
+    {
+        let m = metrics.clone();
+        wal.set_fsync_observer(Box::new(move |d| m.wal_fsync.observe(d.as_secs_f64())));
+    }
+
+    let hub = WatchHub::new(store.clone());
+    let wait = Arc::new(Wait::default());
+    let applied_index = Arc::new(AtomicU64::new(store.consistent_index()));
+    let (applied_tx, applied_rx) = watch::channel(store.consistent_index());
+    let (apply_tx, apply_rx) = mpsc::unbounded_channel();
+
+    let snap_backend = backend.clone();
+    let snap_members = serde_json::to_vec(&members)?;
+    let raft = RaftHandle::start(
+        NodeConfig {
+            id,
+            election_tick: cfg.election_ticks,
+            heartbeat_tick: 1,
+            tick: cfg.heartbeat,
+            snapshot_count: cfg.snapshot_count,
+            pre_vote: cfg.pre_vote,
+            check_quorum: true,
+        },
+        restored,
+        Box::new(WalPersist {
+            wal,
+            snapshotter,
+            max_snapshots: cfg.max_snapshots,
+        }),
+        Applied {
+            index: applied_index.clone(),
+            snapshot: Arc::new(move |_index| {
+                // Everything applied must be durable before the WAL behind it is released.
+                snap_backend
+                    .sync()
+                    .map_err(|e| raft_node::Error::Storage(e.to_string()))?;
+                Ok(snap_members.clone())
+            }),
+        },
+        apply_tx,
+    )
+    .context("start raft")?;
+
+    let applier = Applier {
+        store: store.clone(),
+        lessor: lessor.clone(),
+        hub: hub.clone(),
+        alarms: alarms.clone(),
+        quota: cfg.quota_bytes,
+        member_id: id,
+    };
+    spawn_apply_loop(
+        applier,
+        apply_rx,
+        wait.clone(),
+        applied_index,
+        applied_tx,
+        metrics.clone(),
+    )?;
+
+    let member = Arc::new(Member {
+        cfg,
+        id,
+        cluster_id: cid,
+        members: parking_lot::RwLock::new(members),
+        store,
+        lessor,
+        hub,
+        alarms,
+        raft,
+        metrics,
+        wait,
+        idgen: IdGen::new(id),
+        applied: applied_rx,
+    });
+    spawn_background(member.clone());
+    Ok(member)
+}
+
+/// The apply loop: one thread, entries in log order, waiters woken as each one lands.
+fn spawn_apply_loop(
+    applier: Applier,
+    mut rx: mpsc::UnboundedReceiver<Vec<raft_node::Committed>>,
+    wait: Arc<Wait>,
+    applied_index: Arc<AtomicU64>,
+    applied_tx: watch::Sender<u64>,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<()> {
+    std::thread::Builder::new()
+        .name("apply".into())
+        .spawn(move || {
+            while let Some(batch) = rx.blocking_recv() {
+                let Some(last) = batch.last().map(|c| c.index) else {
+                    continue;
+                };
+                metrics.proposals_committed.set(last as i64);
+                for c in &batch {
+                    let started = std::time::Instant::now();
+                    if let Some((id, outcome)) = applier.apply(c) {
+                        metrics
+                            .backend_commit
+                            .observe(started.elapsed().as_secs_f64());
+                        wait.trigger(id, outcome);
+                    }
+                    applied_index.store(c.index, Ordering::Release);
+                }
+                metrics.proposals_applied.set(last as i64);
+                let _ = applied_tx.send(last);
+            }
+        })?;
+    Ok(())
+}
+
+/// Lease expiry, auto compaction, progress notifications and metric gauges.
+fn spawn_background(m: Arc<Member>) {
+    // Expired leases are revoked through raft by the leader.
+    let lm = m.clone();
+    tokio::spawn(async move {
+        let mut was_leader = false;
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tick.tick().await;
+            let is_leader = lm.raft.status().is_leader;
+            if is_leader && !was_leader {
+                lm.lessor.promote();
+            }
+            was_leader = is_leader;
+            if !is_leader {
+                continue;
+            }
+            for id in lm.lessor.expired(16) {
+                let member = lm.clone();
+                tokio::spawn(async move {
+                    let req = InternalRaftRequest {
+                        lease_revoke: Some(LeaseRevokeRequest { id }),
+                        ..Default::default()
+                    };
+                    match member.propose(req).await {
+                        Ok(_) | Err(Error::LeaseNotFound) => {}
+                        Err(e) => {
+                            tracing::warn!(lease = id, error = %e, "cannot revoke expired lease")
+                        }
+                    }
+                });
+            }
+        }
+    });
+
+    // Periodic progress notifications for watchers that asked for them.
+    let pm = m.clone();
+    tokio::spawn(async move {
+        let every = pm
+            .cfg
+            .progress_notify_interval
+            .max(Duration::from_millis(100));
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            pm.hub.progress_notify_all();
+        }
+    });
+
+    // Gauges sampled once a second.
+    let gm = m.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let st = gm.raft.status();
+            gm.metrics.has_leader.set((st.leader != 0) as i64);
+            gm.metrics.is_leader.set(st.is_leader as i64);
+            gm.metrics.leader_changes.set(st.leader_changes as i64);
+            gm.metrics.db_size.set(gm.store.backend().size());
+            gm.metrics
+                .db_size_in_use
+                .set(gm.store.backend().size_in_use());
+            gm.metrics.watchers.set(gm.hub.watcher_count() as i64);
+        }
+    });
+
+    // Auto compaction (leader only), as etcd's periodic and revision compactors.
+    if m.cfg.compaction != Compaction::Off {
+        let cm = m.clone();
+        tokio::spawn(async move { auto_compact(cm).await });
+    }
+}
+
+async fn auto_compact(m: Arc<Member>) {
+    let (check_every, keep) = match m.cfg.compaction.clone() {
+        Compaction::Periodic(d) => {
+            // etcd: retention > 1h compacts hourly, else every retention period.
+            let every = if d > Duration::from_secs(3600) {
+                Duration::from_secs(3600)
+            } else {
+                d
+            };
+            (every.max(Duration::from_secs(1)), Keep::Time(d))
+        }
+        Compaction::Revision(n) => (Duration::from_secs(300), Keep::Revisions(n)),
+        Compaction::Off => return,
+    };
+    // Revisions seen at each check, to find the newest one older than the retention.
+    let mut seen: std::collections::VecDeque<(std::time::Instant, i64)> = Default::default();
+    let mut tick = tokio::time::interval(check_every.min(Duration::from_secs(60)));
+    let mut last_run = std::time::Instant::now();
+    loop {
+        tick.tick().await;
+        let now = std::time::Instant::now();
+        let rev = m.store.current_revision();
+        seen.push_back((now, rev));
+        if now.duration_since(last_run) < check_every || !m.raft.status().is_leader {
+            continue;
+        }
+        let target = match keep {
+            Keep::Revisions(n) => rev - n,
+            Keep::Time(d) => {
+                while seen.len() > 1
+                    && seen
+                        .get(1)
+                        .map(|(t, _)| now.duration_since(*t) >= d)
+                        .unwrap_or(false)
+                {
+                    seen.pop_front();
+                }
+                match seen.front() {
+                    Some((t, r)) if now.duration_since(*t) >= d => *r,
+                    _ => 0,
+                }
+            }
+        };
+        last_run = now;
+        if target <= m.store.compact_revision() || target <= 0 {
+            continue;
+        }
+        let req = InternalRaftRequest {
+            compaction: Some(CompactionRequest {
+                revision: target,
+                physical: false,
+            }),
+            ..Default::default()
+        };
+        match m.propose(req).await {
+            Ok(_) => tracing::info!(revision = target, "auto compaction done"),
+            Err(e) => tracing::warn!(revision = target, error = %e, "auto compaction failed"),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Keep {
+    Time(Duration),
+    Revisions(i64),
+}
