@@ -244,29 +244,35 @@ impl WatchHub {
             let hub = self.clone();
             let res = tokio::task::spawn_blocking(move || hub.catch_up_once()).await;
             match res {
-                Ok(Ok(true)) => self.wake_catchup.notify_one(),
-                Ok(Ok(false)) => {}
+                // Some watcher moved and more history is waiting: go again at once.
+                Ok(Ok(CatchUp::Advanced)) => self.wake_catchup.notify_one(),
+                // Nothing to do, or every lagging stream is still full: wait for the timer.
+                Ok(Ok(CatchUp::Idle | CatchUp::Blocked)) => {}
                 Ok(Err(e)) => tracing::warn!(error = %e, "watch catch-up failed"),
                 Err(e) => tracing::warn!(error = %e, "watch catch-up task failed"),
             }
         }
     }
 
-    /// One replay round for every unsynced watcher. Returns true if more work is left.
-    fn catch_up_once(&self) -> Result<bool> {
-        let (pending, notified): (Vec<(WatcherKey, i64)>, i64) = {
+    /// One replay round for the unsynced watchers whose streams have room.
+    fn catch_up_once(&self) -> Result<CatchUp> {
+        let (pending, notified, blocked): (Vec<(WatcherKey, i64)>, i64, bool) = {
             let st = self.state.lock();
-            (
-                st.watchers
-                    .iter()
-                    .filter(|(_, w)| !w.synced)
-                    .map(|(k, w)| (*k, w.next_rev))
-                    .collect(),
-                st.notified,
-            )
+            let unsynced: Vec<&Watcher> = st.watchers.values().filter(|w| !w.synced).collect();
+            let ready: Vec<(WatcherKey, i64)> = unsynced
+                .iter()
+                .filter(|w| w.tx.capacity() > 0)
+                .map(|w| ((w.stream, w.watch_id), w.next_rev))
+                .collect();
+            let blocked = ready.len() < unsynced.len();
+            (ready, st.notified, blocked)
         };
         if pending.is_empty() {
-            return Ok(false);
+            return Ok(if blocked {
+                CatchUp::Blocked
+            } else {
+                CatchUp::Idle
+            });
         }
         let from = pending
             .iter()
@@ -283,7 +289,7 @@ impl WatchHub {
             Some(h) if history.len() >= CATCHUP_BATCH => h.rev.main,
             _ => notified,
         };
-        let mut more = false;
+        let mut advanced = false;
         let mut st = self.state.lock();
         for (id, next_rev) in pending {
             let Some(w) = st.watchers.get_mut(&id) else {
@@ -307,33 +313,43 @@ impl WatchHub {
                     .filter(|h| h.rev.main >= next_rev && h.rev.main <= covered)
                     .map(|h| h.event.clone()),
             );
-            let sent = if events.is_empty() {
-                true
-            } else {
-                w.tx.try_send(StreamMsg::Events {
-                    watch_id: w.watch_id,
-                    events,
-                    rev: covered,
-                })
-                .is_ok()
-            };
-            if !sent {
-                more = true;
+            if !events.is_empty()
+                && w.tx
+                    .try_send(StreamMsg::Events {
+                        watch_id: w.watch_id,
+                        events,
+                        rev: covered,
+                    })
+                    .is_err()
+            {
                 continue;
             }
             w.next_rev = covered + 1;
+            advanced = true;
         }
         // Synced only if nothing was notified since the history was read.
         let now_notified = st.notified;
+        let mut lagging = false;
         for w in st.watchers.values_mut() {
             if !w.synced && w.next_rev > now_notified {
                 w.synced = true;
             } else if !w.synced {
-                more = true;
+                lagging = true;
             }
         }
-        Ok(more)
+        Ok(match (advanced, lagging) {
+            (true, true) => CatchUp::Advanced,
+            (false, true) => CatchUp::Blocked,
+            _ => CatchUp::Idle,
+        })
     }
+}
+
+/// What one catch-up round achieved.
+enum CatchUp {
+    Idle,
+    Advanced,
+    Blocked,
 }
 
 /// The event of one change, as notify delivers it.
