@@ -6,6 +6,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/rpc.proto",
         "proto/raft_internal.proto",
         "proto/wal.proto",
+        "proto/peer.proto",
     ];
     for f in &files {
         println!("cargo:rerun-if-changed={f}");

@@ -317,27 +317,6 @@ impl Flags {
                 }),
             }
         }
-        let me = initial_cluster
-            .iter()
-            .find(|m| m.name == self.name)
-            .ok_or_else(|| {
-                ConfigError(format!(
-                    "couldn't find local name {:?} in the initial cluster configuration",
-                    self.name
-                ))
-            })?;
-        let mut mine = me.peer_urls.clone();
-        mine.sort();
-        let mut adv = advertise_peer_urls.clone();
-        adv.sort();
-        if mine != adv {
-            return Err(ConfigError(format!(
-                "--initial-cluster has {}={} but missing from --initial-advertise-peer-urls={} (resolved urls mismatch)",
-                self.name,
-                me.peer_urls.join(","),
-                advertise_peer_urls.join(",")
-            )));
-        }
         let new_cluster = match self.initial_cluster_state.as_str() {
             "new" => true,
             "existing" => false,
@@ -431,6 +410,34 @@ impl Flags {
 }
 
 impl Config {
+    /// Checks what only matters when bootstrapping a new member (a member restarted with its
+    /// data dir ignores `--initial-cluster`, as etcd does).
+    pub fn validate_bootstrap(&self) -> Result<(), ConfigError> {
+        let me = self
+            .initial_cluster
+            .iter()
+            .find(|m| m.name == self.name)
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "couldn't find local name {:?} in the initial cluster configuration",
+                    self.name
+                ))
+            })?;
+        let mut mine = me.peer_urls.clone();
+        mine.sort();
+        let mut adv = self.advertise_peer_urls.clone();
+        adv.sort();
+        if mine != adv {
+            return Err(ConfigError(format!(
+                "--initial-cluster has {}={} but missing from --initial-advertise-peer-urls={} (resolved urls mismatch)",
+                self.name,
+                me.peer_urls.join(","),
+                self.advertise_peer_urls.join(",")
+            )));
+        }
+        Ok(())
+    }
+
     /// etcd's minimum lease TTL: ceil(1.5 × election timeout), in seconds.
     pub fn min_lease_ttl(&self) -> i64 {
         let ms = self.heartbeat.as_millis() as i64 * self.election_ticks as i64 * 3 / 2;
@@ -472,13 +479,21 @@ mod tests {
             parse(&["--name", "n2"]).is_ok(),
             "the default initial cluster follows --name"
         );
-        assert!(parse(&[
+        let orphan = parse(&[
             "--name",
             "n2",
             "--initial-cluster",
-            "n1=http://127.0.0.1:2380"
+            "n1=http://127.0.0.1:2380",
         ])
-        .is_err());
+        .expect("parses");
+        assert!(
+            orphan.validate_bootstrap().is_err(),
+            "bootstrap needs the local name in the cluster"
+        );
+        assert!(parse(&["--name", "n2"])
+            .expect("parses")
+            .validate_bootstrap()
+            .is_ok());
         assert!(parse(&[
             "--auto-compaction-mode",
             "revision",

@@ -27,5 +27,10 @@ pub mod walpb {
     tonic::include_proto!("walpb");
 }
 
+/// Member-to-member raft traffic and snapshots (`kvpeerpb`): this project's own peer wire.
+pub mod kvpeerpb {
+    tonic::include_proto!("kvpeerpb");
+}
+
 pub use prost;
 pub use prost::Message;

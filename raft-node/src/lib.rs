@@ -3,6 +3,7 @@
 //! # Layout
 //! - `node`: the Ready loop (tick, propose, persist, hand committed entries to the state
 //!   machine, advance), ReadIndex batching, log compaction by snapshot.
+//! - `transport`: raft messages between members over gRPC on the peer port.
 //! - `persist`: the `LogPersist` trait the loop writes through (the `wal` crate in the
 //!   server, an in-memory log in tests) and bootstrap/restore of raft's in-memory storage.
 //!
@@ -15,6 +16,7 @@
 
 mod node;
 mod persist;
+pub mod transport;
 
 pub use node::{Applied, Committed, NodeConfig, RaftHandle, RaftStatus};
 pub use persist::{bootstrap_entries, LogPersist, MemPersist, Restored};

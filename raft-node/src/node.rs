@@ -10,12 +10,13 @@ use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
 use protobuf::Message as _;
-use raft::eraftpb::{ConfChange, ConfState, Entry, EntryType, Message, Snapshot};
+use raft::eraftpb::{ConfChange, ConfState, Entry, EntryType, Message, MessageType, Snapshot};
 use raft::storage::MemStorage;
-use raft::{Config, RawNode, StateRole, Storage};
+use raft::{Config, RawNode, SnapshotStatus, StateRole, Storage};
 use tokio::sync::{mpsc as tmpsc, oneshot};
 
 use crate::persist::{restore_storage, LogPersist, Restored};
+use crate::transport::MessageSink;
 use crate::{Error, Result};
 
 /// How the node runs.
@@ -73,6 +74,8 @@ enum Msg {
     ReadIndex(oneshot::Sender<Result<u64>>),
     TransferLeader(u64),
     Campaign,
+    Step(Box<Message>),
+    Unreachable(u64),
 }
 
 /// The handle the server holds; cheap to clone.
@@ -91,6 +94,7 @@ impl RaftHandle {
         persist: Box<dyn LogPersist>,
         applied: Applied,
         apply_tx: tmpsc::UnboundedSender<Vec<Committed>>,
+        sink: Option<Arc<dyn MessageSink>>,
     ) -> Result<RaftHandle> {
         let storage = restore_storage(&restored)?;
         let commit = storage.rl().hard_state().commit;
@@ -125,6 +129,7 @@ impl RaftHandle {
             persist,
             applied,
             apply_tx,
+            sink,
             status: status.clone(),
             rx,
             reads_waiting: Vec::new(),
@@ -172,6 +177,16 @@ impl RaftHandle {
         self.tx.send(Msg::Campaign).map_err(|_| Error::Stopped)
     }
 
+    /// A message from a peer.
+    pub fn step(&self, m: Message) {
+        let _ = self.tx.send(Msg::Step(Box::new(m)));
+    }
+
+    /// The transport could not deliver to `id`.
+    pub fn report_unreachable(&self, id: u64) {
+        let _ = self.tx.send(Msg::Unreachable(id));
+    }
+
     pub fn status(&self) -> RaftStatus {
         self.status.read().clone()
     }
@@ -186,6 +201,7 @@ struct Loop {
     persist: Box<dyn LogPersist>,
     applied: Applied,
     apply_tx: tmpsc::UnboundedSender<Vec<Committed>>,
+    sink: Option<Arc<dyn MessageSink>>,
     status: Arc<RwLock<RaftStatus>>,
     rx: mpsc::Receiver<Msg>,
     /// Reads waiting for the next ReadIndex round.
@@ -271,6 +287,12 @@ impl Loop {
             Msg::Campaign => {
                 let _ = self.node.campaign();
             }
+            Msg::Step(m) => {
+                if let Err(e) = self.node.step(*m) {
+                    tracing::debug!(error = %e, "raft rejected a peer message");
+                }
+            }
+            Msg::Unreachable(id) => self.node.report_unreachable(id),
         }
     }
 
@@ -379,9 +401,30 @@ impl Loop {
     }
 
     fn send_messages(&mut self, msgs: Vec<Message>) {
-        // Peer transport arrives with multi-member clusters; a single member sends nothing.
+        if msgs.is_empty() {
+            return;
+        }
+        let mut out = Vec::with_capacity(msgs.len());
         for m in msgs {
-            tracing::trace!(to = m.to, msg_type = ?m.get_msg_type(), "dropping message: no transport");
+            if m.get_msg_type() == MessageType::MsgSnapshot {
+                // Log compaction keeps every entry a follower still needs, so this only
+                // happens to a member far behind a restarted leader.
+                tracing::warn!(
+                    to = %format!("{:x}", m.to),
+                    "follower needs a snapshot; snapshot transfer is not supported by this build yet"
+                );
+                self.node.report_snapshot(m.to, SnapshotStatus::Failure);
+                continue;
+            }
+            out.push(m);
+        }
+        match &self.sink {
+            Some(s) => s.send(out),
+            None => {
+                for m in out {
+                    tracing::trace!(to = m.to, "dropping message: no transport");
+                }
+            }
         }
     }
 
@@ -453,9 +496,18 @@ impl Loop {
         meta.term = term;
         meta.set_conf_state(cs);
         self.persist.save_snapshot(&snap)?;
-        // Keep a little log behind the snapshot for slow followers (etcd keeps 5000).
+        // Keep a little log behind the snapshot for slow followers (etcd keeps 5000), and
+        // never an entry a follower has not yet received.
         let keep = 5000u64;
-        let compact_to = applied.saturating_sub(keep);
+        let mut compact_to = applied.saturating_sub(keep);
+        if self.node.raft.state == StateRole::Leader {
+            let id = self.cfg.id;
+            for (pid, pr) in self.node.raft.prs().iter() {
+                if *pid != id {
+                    compact_to = compact_to.min(pr.matched);
+                }
+            }
+        }
         if compact_to > 0 {
             store
                 .wl()
@@ -534,6 +586,7 @@ mod tests {
                 snapshot: Arc::new(|_| Ok(Vec::new())),
             },
             tx,
+            None,
         )
         .expect("start");
         (h, rx, applied)

@@ -31,6 +31,8 @@ pub enum Response {
     LeaseGrant(LeaseGrantResponse),
     LeaseRevoke(LeaseRevokeResponse),
     Alarm(AlarmResponse),
+    /// Requests with nothing to report (member attributes).
+    Empty,
 }
 
 /// Active alarms, persisted in the `alarm` column family.
@@ -112,6 +114,8 @@ pub struct Applier {
     /// `--quota-backend-bytes` (resolved: never 0).
     pub quota: i64,
     pub member_id: u64,
+    /// The membership as applied (shared with the member for the Cluster API).
+    pub members: Arc<parking_lot::RwLock<Vec<crate::member::MemberInfo>>>,
 }
 
 fn rev_header(rev: i64) -> Option<ResponseHeader> {
@@ -231,6 +235,29 @@ impl Applier {
         }
         if let Some(a) = &req.alarm {
             return self.apply_alarm(a, index, term);
+        }
+        if let Some(a) = &req.member_attr_set {
+            let rev = self.store.current_revision();
+            let changed = {
+                let mut ms = self.members.write();
+                match ms.iter_mut().find(|m| m.id == a.member_id) {
+                    Some(m) if m.name != a.name || m.client_urls != a.client_urls => {
+                        m.name = a.name.clone();
+                        m.client_urls = a.client_urls.clone();
+                        Some(serde_json::to_vec(&*ms).map_err(|e| Error::Backend(e.to_string()))?)
+                    }
+                    _ => None,
+                }
+            };
+            let mut b = Batch::default();
+            if let Some(json) = changed {
+                b.put(Cf::Meta, crate::member::MEMBERS_KEY, json);
+            }
+            if !b.is_empty() {
+                self.store.backend().write(b)?;
+            }
+            self.store.mark_applied(index, term)?;
+            return Ok((Response::Empty, rev));
         }
         Err(Error::Unimplemented(
             "etcdserver: unsupported request in raft log",

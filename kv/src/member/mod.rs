@@ -27,13 +27,13 @@ use crate::mvcc::KvStore;
 use crate::watch::WatchHub;
 
 pub use identity::MemberInfo;
-pub use start::start;
+pub use start::{start, MEMBERS_KEY};
 
 pub struct Member {
     pub cfg: Config,
     pub id: u64,
     pub cluster_id: u64,
-    pub members: parking_lot::RwLock<Vec<MemberInfo>>,
+    pub members: Arc<parking_lot::RwLock<Vec<MemberInfo>>>,
     pub store: Arc<KvStore>,
     pub lessor: Arc<Lessor>,
     pub hub: Arc<WatchHub>,

@@ -27,7 +27,8 @@ use crate::metrics::Metrics;
 use crate::mvcc::KvStore;
 use crate::watch::WatchHub;
 
-const MEMBERS_KEY: &[u8] = b"members";
+/// The membership record in the meta column family.
+pub const MEMBERS_KEY: &[u8] = b"members";
 
 fn load_members(backend: &Backend) -> anyhow::Result<Vec<MemberInfo>> {
     match backend.get(Cf::Meta, MEMBERS_KEY)? {
@@ -94,6 +95,7 @@ pub async fn start(cfg: Config, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Mem
             members,
         )
     } else {
+        cfg.validate_bootstrap()?;
         if !cfg.new_cluster {
             bail!("joining an existing cluster (--initial-cluster-state existing) needs a multi-member build");
         }
@@ -108,9 +110,6 @@ pub async fn start(cfg: Config, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Mem
             .find(|m| m.name == cfg.name)
             .map(|m| m.id)
             .context("local member missing from the initial cluster")?;
-        if members.len() > 1 {
-            bail!("clusters of more than one member are not supported by this build yet");
-        }
         let ids: Vec<u64> = members.iter().map(|m| m.id).collect();
         let cid = cluster_id(&ids);
         let meta = Metadata {
@@ -143,6 +142,11 @@ pub async fn start(cfg: Config, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Mem
         wal.set_fsync_observer(Box::new(move |d| m.wal_fsync.observe(d.as_secs_f64())));
     }
 
+    let transport =
+        raft_node::transport::Transport::new(cid, id, tokio::runtime::Handle::current());
+    for m in &members {
+        transport.add_peer(m.id, m.peer_urls.clone());
+    }
     let hub = WatchHub::new(store.clone());
     let wait = Arc::new(Wait::default());
     let applied_index = Arc::new(AtomicU64::new(store.consistent_index()));
@@ -178,8 +182,16 @@ pub async fn start(cfg: Config, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Mem
             }),
         },
         apply_tx,
+        Some(transport.clone()),
     )
     .context("start raft")?;
+    transport.attach(raft.clone());
+    serve_peers(
+        &cfg,
+        raft_node::transport::PeerService::new(cid, id, raft.clone()),
+    )
+    .await?;
+    let members = Arc::new(parking_lot::RwLock::new(members));
 
     let applier = Applier {
         store: store.clone(),
@@ -188,6 +200,7 @@ pub async fn start(cfg: Config, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Mem
         alarms: alarms.clone(),
         quota: cfg.quota_bytes,
         member_id: id,
+        members: members.clone(),
     };
     spawn_apply_loop(
         applier,
@@ -202,7 +215,7 @@ pub async fn start(cfg: Config, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Mem
         cfg,
         id,
         cluster_id: cid,
-        members: parking_lot::RwLock::new(members),
+        members,
         store,
         lessor,
         hub,
@@ -214,7 +227,58 @@ pub async fn start(cfg: Config, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Mem
         applied: applied_rx,
     });
     spawn_background(member.clone());
+    spawn_publish(member.clone());
     Ok(member)
+}
+
+/// Serves the peer port (raft traffic between members).
+async fn serve_peers(cfg: &Config, svc: raft_node::transport::PeerService) -> anyhow::Result<()> {
+    let svc = proto::kvpeerpb::peer_server::PeerServer::new(svc)
+        .max_decoding_message_size(64 << 20)
+        .max_encoding_message_size(64 << 20);
+    let routes = tonic::service::Routes::new(svc);
+    for a in &cfg.listen_peer {
+        let l = tokio::net::TcpListener::bind(a)
+            .await
+            .map_err(|e| anyhow::anyhow!("listen tcp {a} (peer): {e}"))?;
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(l);
+        let r = routes.clone();
+        tokio::spawn(async move {
+            if let Err(e) = tonic::transport::Server::builder()
+                .tcp_nodelay(true)
+                .add_routes(r)
+                .serve_with_incoming(incoming)
+                .await
+            {
+                tracing::error!(error = %e, "peer server stopped");
+            }
+        });
+    }
+    Ok(())
+}
+
+/// Publishes this member's name and client URLs through raft until it is applied (as etcd's
+/// `publish`), so every member's MemberList shows them.
+fn spawn_publish(m: Arc<Member>) {
+    tokio::spawn(async move {
+        loop {
+            let req = InternalRaftRequest {
+                member_attr_set: Some(proto::etcdserverpb::MemberAttrSetRequest {
+                    member_id: m.id,
+                    name: m.cfg.name.clone(),
+                    client_urls: m.cfg.advertise_client_urls.clone(),
+                }),
+                ..Default::default()
+            };
+            match m.propose(req).await {
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::debug!(error = %e, "publishing member attributes; will retry");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+    });
 }
 
 /// The apply loop: one thread, entries in log order, waiters woken as each one lands.
