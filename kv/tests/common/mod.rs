@@ -35,6 +35,8 @@ impl TestMember {
             &data_s,
             "--listen-client-urls",
             "http://127.0.0.1:0",
+            "--listen-peer-urls",
+            "http://127.0.0.1:0",
             "--initial-advertise-peer-urls",
             "http://127.0.0.1:1",
             "--initial-cluster",
