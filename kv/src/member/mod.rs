@@ -43,6 +43,8 @@ pub struct Member {
     wait: Arc<Wait>,
     idgen: IdGen,
     applied: watch::Receiver<u64>,
+    /// A client connection to the current leader (for requests only the leader answers).
+    leader_channel: parking_lot::Mutex<Option<(u64, tonic::transport::Channel)>>,
 }
 
 fn raft_err(e: raft_node::Error) -> Error {
@@ -135,6 +137,34 @@ impl Member {
         tokio::time::timeout(self.request_timeout(), fut)
             .await
             .map_err(|_| Error::Timeout)?
+    }
+
+    /// A client connection to the leader's client URL, for the requests etcd forwards to the
+    /// leader (lease keep-alive and time-to-live).
+    pub fn leader_channel(&self) -> Result<tonic::transport::Channel> {
+        let leader = self.raft.status().leader;
+        if leader == 0 {
+            return Err(Error::NoLeader);
+        }
+        let mut cached = self.leader_channel.lock();
+        if let Some((id, ch)) = cached.as_ref() {
+            if *id == leader {
+                return Ok(ch.clone());
+            }
+        }
+        let url = self
+            .members
+            .read()
+            .iter()
+            .find(|m| m.id == leader)
+            .and_then(|m| m.client_urls.first().cloned())
+            .ok_or(Error::NoLeader)?;
+        let ch = tonic::transport::Endpoint::from_shared(url)
+            .map_err(|e| Error::Backend(format!("leader URL: {e}")))?
+            .connect_timeout(Duration::from_secs(1))
+            .connect_lazy();
+        *cached = Some((leader, ch.clone()));
+        Ok(ch)
     }
 
     /// Runs a read against the store off the async runtime.

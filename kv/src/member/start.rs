@@ -225,6 +225,7 @@ pub async fn start(cfg: Config, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Mem
         wait,
         idgen: IdGen::new(id),
         applied: applied_rx,
+        leader_channel: parking_lot::Mutex::new(None),
     });
     spawn_background(member.clone());
     spawn_publish(member.clone());

@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use futures::Stream;
 use proto::etcdserverpb::{
-    lease_server::Lease, InternalRaftRequest, LeaseGrantRequest, LeaseGrantResponse,
-    LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseLeasesRequest, LeaseLeasesResponse,
-    LeaseRevokeRequest, LeaseRevokeResponse, LeaseStatus, LeaseTimeToLiveRequest,
-    LeaseTimeToLiveResponse,
+    lease_client::LeaseClient, lease_server::Lease, InternalRaftRequest, LeaseGrantRequest,
+    LeaseGrantResponse, LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseLeasesRequest,
+    LeaseLeasesResponse, LeaseRevokeRequest, LeaseRevokeResponse, LeaseStatus,
+    LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -24,6 +24,27 @@ use crate::member::Member;
 
 pub struct LeaseService {
     pub member: Arc<Member>,
+}
+
+/// A keep-alive received by a follower, renewed on the leader (etcd forwards these).
+async fn forward_keep_alive(m: &Arc<Member>, id: i64) -> Result<LeaseKeepAliveResponse, Status> {
+    let ch = m.leader_channel().map_err(status)?;
+    let (tx, rx) = mpsc::channel(1);
+    tx.send(LeaseKeepAliveRequest { id })
+        .await
+        .map_err(|_| status(Error::Stopped))?;
+    drop(tx);
+    let mut stream = LeaseClient::new(ch)
+        .lease_keep_alive(ReceiverStream::new(rx))
+        .await?
+        .into_inner();
+    match stream.message().await? {
+        Some(mut resp) => {
+            resp.header = Some(m.header(m.store.current_revision()));
+            Ok(resp)
+        }
+        None => Err(status(Error::NoLeader)),
+    }
 }
 
 type KeepAliveStream = Pin<Box<dyn Stream<Item = Result<LeaseKeepAliveResponse, Status>> + Send>>;
@@ -106,7 +127,7 @@ impl Lease for LeaseService {
                     Ok(None) | Err(_) => return,
                 };
                 let resp = if !member.raft.status().is_leader {
-                    Err(status(Error::NoLeader))
+                    forward_keep_alive(&member, r.id).await
                 } else {
                     let ttl = match member.lessor.renew(r.id) {
                         Ok(ttl) => ttl,
@@ -136,6 +157,11 @@ impl Lease for LeaseService {
         req: Request<LeaseTimeToLiveRequest>,
     ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
         let r = req.into_inner();
+        if !self.member.raft.status().is_leader {
+            // Only the leader's lessor knows the renewed expiry.
+            let ch = self.member.leader_channel().map_err(status)?;
+            return LeaseClient::new(ch).lease_time_to_live(r).await;
+        }
         self.member.linearizable_barrier().await.map_err(status)?;
         let info = self
             .member
