@@ -78,32 +78,16 @@ pub struct Flags {
     )]
     pub initial_cluster_token: String,
     /// Number of committed transactions to trigger a snapshot to disk.
-    #[arg(
-        long = "snapshot-count",
-        env = "ETCD_SNAPSHOT_COUNT",
-        default_value_t = 100_000
-    )]
+    #[arg(long = "snapshot-count", env = "ETCD_SNAPSHOT_COUNT", default_value_t = 100_000)]
     pub snapshot_count: u64,
     /// Time (in milliseconds) of a heartbeat interval.
-    #[arg(
-        long = "heartbeat-interval",
-        env = "ETCD_HEARTBEAT_INTERVAL",
-        default_value_t = 100
-    )]
+    #[arg(long = "heartbeat-interval", env = "ETCD_HEARTBEAT_INTERVAL", default_value_t = 100)]
     pub heartbeat_interval: u64,
     /// Time (in milliseconds) for an election to timeout.
-    #[arg(
-        long = "election-timeout",
-        env = "ETCD_ELECTION_TIMEOUT",
-        default_value_t = 1000
-    )]
+    #[arg(long = "election-timeout", env = "ETCD_ELECTION_TIMEOUT", default_value_t = 1000)]
     pub election_timeout: u64,
     /// Raise alarms when backend size exceeds the given quota (0 defaults to 2 GiB).
-    #[arg(
-        long = "quota-backend-bytes",
-        env = "ETCD_QUOTA_BACKEND_BYTES",
-        default_value_t = 0
-    )]
+    #[arg(long = "quota-backend-bytes", env = "ETCD_QUOTA_BACKEND_BYTES", default_value_t = 0)]
     pub quota_backend_bytes: i64,
     /// Interpret 'auto-compaction-retention' one of: periodic|revision.
     #[arg(
@@ -130,11 +114,7 @@ pub struct Flags {
     )]
     pub max_request_bytes: u32,
     /// Maximum number of snapshot files to retain (0 is unlimited).
-    #[arg(
-        long = "max-snapshots",
-        env = "ETCD_MAX_SNAPSHOTS",
-        default_value_t = 5
-    )]
+    #[arg(long = "max-snapshots", env = "ETCD_MAX_SNAPSHOTS", default_value_t = 5)]
     pub max_snapshots: usize,
     /// Maximum number of wal files to retain (0 is unlimited).
     #[arg(long = "max-wals", env = "ETCD_MAX_WALS", default_value_t = 5)]
@@ -148,11 +128,7 @@ pub struct Flags {
     )]
     pub watch_progress_notify_interval: String,
     /// Disables fsync, unsafe, will cause data loss.
-    #[arg(
-        long = "unsafe-no-fsync",
-        env = "ETCD_UNSAFE_NO_FSYNC",
-        default_value_t = false
-    )]
+    #[arg(long = "unsafe-no-fsync", env = "ETCD_UNSAFE_NO_FSYNC", default_value_t = false)]
     pub unsafe_no_fsync: bool,
     /// Enable the raft Pre-Vote algorithm.
     #[arg(long = "pre-vote", env = "ETCD_PRE_VOTE", default_value_t = true, action = clap::ArgAction::Set)]
@@ -234,9 +210,7 @@ pub fn parse_listen_url(url: &str) -> Result<Vec<SocketAddr>, ConfigError> {
                 "URL scheme {url:?} needs TLS, which this build does not serve yet"
             ))
         } else {
-            ConfigError(format!(
-                "URL scheme must be http, https, unix, or unixs: {url}"
-            ))
+            ConfigError(format!("URL scheme must be http, https, unix, or unixs: {url}"))
         }
     })?;
     let hostport = rest.trim_end_matches('/');
@@ -279,10 +253,7 @@ impl Flags {
             .clone()
             .unwrap_or_else(|| PathBuf::from(format!("{}.etcd", self.name)));
         let member_dir = data_dir.join("member");
-        let wal_dir = self
-            .wal_dir
-            .clone()
-            .unwrap_or_else(|| member_dir.join("wal"));
+        let wal_dir = self.wal_dir.clone().unwrap_or_else(|| member_dir.join("wal"));
         let mut listen_client = Vec::new();
         for u in split_list(&self.listen_client_urls) {
             listen_client.extend(parse_listen_url(&u)?);
@@ -301,13 +272,11 @@ impl Flags {
         });
         let mut initial_cluster: Vec<InitialMember> = Vec::new();
         for part in split_list(&initial_cluster_str) {
-            let (name, url) = part.split_once('=').ok_or_else(|| {
-                ConfigError(format!("--initial-cluster: {part:?} is not name=url"))
-            })?;
+            let (name, url) = part
+                .split_once('=')
+                .ok_or_else(|| ConfigError(format!("--initial-cluster: {part:?} is not name=url")))?;
             if !url.starts_with("http://") && !url.starts_with("https://") {
-                return Err(ConfigError(format!(
-                    "--initial-cluster: invalid URL {url:?}"
-                )));
+                return Err(ConfigError(format!("--initial-cluster: invalid URL {url:?}")));
             }
             match initial_cluster.iter_mut().find(|m| m.name == name) {
                 Some(m) => m.peer_urls.push(url.to_string()),
@@ -343,25 +312,22 @@ impl Flags {
             n if n < 0 => return Err(ConfigError(format!("invalid --quota-backend-bytes {n}"))),
             n => n,
         };
-        let compaction = match (
-            self.auto_compaction_mode.as_str(),
-            self.auto_compaction_retention.trim(),
-        ) {
-            (_, "0") | (_, "") => Compaction::Off,
-            ("periodic", r) => Compaction::Periodic(parse_duration(r)?),
-            ("revision", r) => {
-                Compaction::Revision(r.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                    ConfigError(format!(
-                        "invalid --auto-compaction-retention {r:?} for revision mode"
-                    ))
-                })?)
-            }
-            (m, _) => {
-                return Err(ConfigError(format!(
-                    "unknown auto-compaction-mode {m:?}: must be periodic or revision"
-                )))
-            }
-        };
+        let compaction =
+            match (
+                self.auto_compaction_mode.as_str(),
+                self.auto_compaction_retention.trim(),
+            ) {
+                (_, "0") | (_, "") => Compaction::Off,
+                ("periodic", r) => Compaction::Periodic(parse_duration(r)?),
+                ("revision", r) => Compaction::Revision(r.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    ConfigError(format!("invalid --auto-compaction-retention {r:?} for revision mode"))
+                })?),
+                (m, _) => {
+                    return Err(ConfigError(format!(
+                        "unknown auto-compaction-mode {m:?}: must be periodic or revision"
+                    )))
+                }
+            };
         if !matches!(
             self.log_level.as_str(),
             "debug" | "info" | "warn" | "error" | "panic" | "fatal"
@@ -372,10 +338,7 @@ impl Flags {
             )));
         }
         if self.logger != "zap" {
-            return Err(ConfigError(format!(
-                "unknown logger option {:?}",
-                self.logger
-            )));
+            return Err(ConfigError(format!("unknown logger option {:?}", self.logger)));
         }
         if self.max_txn_ops == 0 {
             return Err(ConfigError("--max-txn-ops must be positive".into()));
@@ -479,33 +442,15 @@ mod tests {
             parse(&["--name", "n2"]).is_ok(),
             "the default initial cluster follows --name"
         );
-        let orphan = parse(&[
-            "--name",
-            "n2",
-            "--initial-cluster",
-            "n1=http://127.0.0.1:2380",
-        ])
-        .expect("parses");
+        let orphan = parse(&["--name", "n2", "--initial-cluster", "n1=http://127.0.0.1:2380"]).expect("parses");
         assert!(
             orphan.validate_bootstrap().is_err(),
             "bootstrap needs the local name in the cluster"
         );
-        assert!(parse(&["--name", "n2"])
-            .expect("parses")
-            .validate_bootstrap()
-            .is_ok());
-        assert!(parse(&[
-            "--auto-compaction-mode",
-            "revision",
-            "--auto-compaction-retention",
-            "x"
-        ])
-        .is_err());
+        assert!(parse(&["--name", "n2"]).expect("parses").validate_bootstrap().is_ok());
+        assert!(parse(&["--auto-compaction-mode", "revision", "--auto-compaction-retention", "x"]).is_err());
         assert!(parse(&["--no-such-flag"]).is_err());
         let c = parse(&["--auto-compaction-retention", "90m"]).expect("periodic");
-        assert_eq!(
-            c.compaction,
-            Compaction::Periodic(Duration::from_secs(5400))
-        );
+        assert_eq!(c.compaction, Compaction::Periodic(Duration::from_secs(5400)));
     }
 }

@@ -41,6 +41,22 @@ pub enum Error {
     NotCapable,
     #[error("member not found")]
     MemberNotFound,
+    #[error("member ID already exist")]
+    MemberExists,
+    #[error("Peer URLs already exists")]
+    PeerUrlExists,
+    #[error("given member URLs are invalid")]
+    MemberBadUrls,
+    #[error("can only promote a learner member")]
+    MemberNotLearner,
+    #[error("can only promote a learner member which is in sync with leader")]
+    LearnerNotReady,
+    #[error("too many learner members in cluster")]
+    TooManyLearners,
+    #[error("rpc not supported for learner")]
+    NotSupportedForLearner,
+    #[error("the member has been permanently removed from the cluster")]
+    MemberRemoved,
     #[error("{0}")]
     Unimplemented(&'static str),
     #[error("{0}")]

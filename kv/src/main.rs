@@ -54,10 +54,7 @@ fn main() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("kv: cannot start runtime: {e}");
@@ -72,14 +69,10 @@ fn main() {
 
 async fn run(cfg: kv::config::Config) -> anyhow::Result<()> {
     let metrics = Arc::new(kv::metrics::Metrics::new()?);
-    metrics
-        .server_version
-        .with_label_values(&[ETCD_VERSION])
-        .set(1);
+    metrics.server_version.with_label_values(&[ETCD_VERSION]).set(1);
     let addrs = cfg.listen_client.clone();
     let member = kv::member::start(cfg, metrics).await?;
-    let (bound, server) =
-        kv::server::serve_clients(member.clone(), &addrs, shutdown_signal()).await?;
+    let (bound, server) = kv::server::serve_clients(member.clone(), &addrs, shutdown_signal()).await?;
     for a in &bound {
         tracing::info!(address = %a, "serving client traffic (gRPC and HTTP)");
     }

@@ -1,8 +1,7 @@
 //! Prometheus metrics under etcd's names, rendered on `/metrics`.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -49,10 +48,7 @@ impl Metrics {
             Ok(m)
         };
         let mvcc_ops = IntCounterVec::new(
-            Opts::new(
-                "etcd_mvcc_requests_total",
-                "Total number of MVCC requests by kind.",
-            ),
+            Opts::new("etcd_mvcc_requests_total", "Total number of MVCC requests by kind."),
             &["kind"],
         )?;
         registry.register(Box::new(mvcc_ops.clone()))?;
@@ -118,10 +114,7 @@ impl Metrics {
                 "The total number of failed health checks",
             )?,
             mvcc_ops,
-            watchers: g(
-                "etcd_debugging_mvcc_watcher_total",
-                "Total number of watchers.",
-            )?,
+            watchers: g("etcd_debugging_mvcc_watcher_total", "Total number of watchers.")?,
             server_version,
             registry,
         })

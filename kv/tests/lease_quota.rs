@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use common::TestMember;
 use proto::etcdserverpb::{
-    alarm_request::AlarmAction, AlarmRequest, AlarmType, LeaseGrantRequest, LeaseTimeToLiveRequest,
-    PutRequest, RangeRequest,
+    alarm_request::AlarmAction, AlarmRequest, AlarmType, LeaseGrantRequest, LeaseTimeToLiveRequest, PutRequest,
+    RangeRequest,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,18 +58,12 @@ async fn an_expired_lease_deletes_its_keys() {
         if r.kvs.is_empty() {
             break;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "lease never expired"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "lease never expired");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let ttl = m
         .lease()
-        .lease_time_to_live(LeaseTimeToLiveRequest {
-            id: g.id,
-            keys: true,
-        })
+        .lease_time_to_live(LeaseTimeToLiveRequest { id: g.id, keys: true })
         .await
         .expect_err("revoked lease is gone");
     assert_eq!(ttl.code(), tonic::Code::NotFound);
@@ -139,9 +133,7 @@ async fn over_quota_writes_are_refused_and_reads_served() {
 /// GET /health over plain HTTP/1.1 on the client port.
 async fn reqwest_like_health(m: &TestMember) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(m.addr)
-        .await
-        .expect("connect");
+    let mut s = tokio::net::TcpStream::connect(m.addr).await.expect("connect");
     s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .await
         .expect("write");

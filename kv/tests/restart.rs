@@ -33,18 +33,8 @@ fn spawn(data: &Path, port: u16, peer: u16, extra: &[&str]) -> Proc {
     let child = Command::new(env!("CARGO_BIN_EXE_kv"))
         .args(["--name", "r", "--data-dir"])
         .arg(data)
-        .args([
-            "--listen-client-urls",
-            &client,
-            "--advertise-client-urls",
-            &client,
-        ])
-        .args([
-            "--listen-peer-urls",
-            &peer,
-            "--initial-advertise-peer-urls",
-            &peer,
-        ])
+        .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
+        .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
         .args(["--initial-cluster", &format!("r={peer}")])
         .args(extra)
         .stdout(Stdio::null())
@@ -124,10 +114,7 @@ async fn snapshots_and_restarts_keep_everything() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(
-        files_with(&snap_dir, ".snap") <= 2,
-        "--max-snapshots 2 is kept"
-    );
+    assert!(files_with(&snap_dir, ".snap") <= 2, "--max-snapshots 2 is kept");
     assert!(files_with(&data.join("member/wal"), ".wal") >= 1);
 
     // SIGKILL, then restart on the same data dir.
@@ -145,11 +132,7 @@ async fn snapshots_and_restarts_keep_everything() {
         .expect("range")
         .into_inner();
     assert_eq!(r.count, 450, "every acknowledged key survives");
-    assert_eq!(
-        r.header.expect("header").revision,
-        last_rev,
-        "revision survives"
-    );
+    assert_eq!(r.header.expect("header").revision, last_rev, "revision survives");
     let old = c
         .range(RangeRequest {
             key: b"key/0001".to_vec(),
@@ -158,10 +141,7 @@ async fn snapshots_and_restarts_keep_everything() {
         })
         .await
         .expect_err("compacted revision stays compacted");
-    assert_eq!(
-        old.message(),
-        "etcdserver: mvcc: required revision has been compacted"
-    );
+    assert_eq!(old.message(), "etcdserver: mvcc: required revision has been compacted");
     let next = c
         .put(PutRequest {
             key: b"after".to_vec(),

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use common::TestMember;
 use proto::etcdserverpb::{
-    watch_create_request::FilterType, watch_request::RequestUnion, CompactionRequest, TxnRequest,
-    WatchCancelRequest, WatchCreateRequest, WatchProgressRequest, WatchRequest, WatchResponse,
+    watch_create_request::FilterType, watch_request::RequestUnion, CompactionRequest, TxnRequest, WatchCancelRequest,
+    WatchCreateRequest, WatchProgressRequest, WatchRequest, WatchResponse,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -41,9 +41,7 @@ impl Stream {
     }
     async fn send(&self, r: RequestUnion) {
         self.tx
-            .send(WatchRequest {
-                request_union: Some(r),
-            })
+            .send(WatchRequest { request_union: Some(r) })
             .await
             .expect("send");
     }
@@ -122,15 +120,9 @@ async fn created_then_events_with_prev_kv_and_filters() {
     assert_eq!(puts.len(), 3);
     let kv1 = puts[1].kv.as_ref().expect("kv");
     assert_eq!((kv1.value.as_slice(), kv1.mod_revision), (&b"y"[..], rev));
-    assert_eq!(
-        puts[1].prev_kv.as_ref().map(|p| p.value.clone()),
-        Some(b"x".to_vec())
-    );
+    assert_eq!(puts[1].prev_kv.as_ref().map(|p| p.value.clone()), Some(b"x".to_vec()));
     assert_eq!(puts[2].r#type, 1);
-    assert_eq!(
-        puts[2].prev_kv.as_ref().map(|p| p.value.clone()),
-        Some(b"y".to_vec())
-    );
+    assert_eq!(puts[2].prev_kv.as_ref().map(|p| p.value.clone()), Some(b"y".to_vec()));
     assert_eq!(puts[2].kv.as_ref().map(|k| k.mod_revision), Some(rev + 2));
 
     // Duplicate client-chosen ID: created + canceled, as etcd answers.
@@ -149,10 +141,8 @@ async fn created_then_events_with_prev_kv_and_filters() {
     );
 
     // Cancel is answered; no events afterwards.
-    s.send(RequestUnion::CancelRequest(WatchCancelRequest {
-        watch_id: 0,
-    }))
-    .await;
+    s.send(RequestUnion::CancelRequest(WatchCancelRequest { watch_id: 0 }))
+        .await;
     let c = s.next().await;
     assert!(c.canceled && c.watch_id == 0);
 }
@@ -212,8 +202,7 @@ async fn progress_request_reports_the_current_revision() {
     .await;
     assert!(s.next().await.created);
     let rev = m.put("other", "v").await;
-    s.send(RequestUnion::ProgressRequest(WatchProgressRequest {}))
-        .await;
+    s.send(RequestUnion::ProgressRequest(WatchProgressRequest {})).await;
     let p = s.next().await;
     assert_eq!(p.watch_id, -1);
     assert!(p.events.is_empty() && !p.created && !p.canceled);
@@ -269,11 +258,7 @@ async fn a_slow_watcher_gets_every_revision_once_in_order() {
         for e in &r.events {
             let kv = e.kv.as_ref().expect("kv");
             assert!(kv.mod_revision >= prev_rev, "events in revision order");
-            assert!(
-                seen.insert(kv.key.clone()),
-                "event delivered twice: {:?}",
-                kv.key
-            );
+            assert!(seen.insert(kv.key.clone()), "event delivered twice: {:?}", kv.key);
             *by_rev.entry(kv.mod_revision).or_default() += 1;
             prev_rev = kv.mod_revision;
         }

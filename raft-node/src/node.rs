@@ -41,6 +41,8 @@ pub struct Committed {
     pub term: u64,
     /// The proposal's bytes; empty for raft's own no-op entries and conf changes.
     pub data: Vec<u8>,
+    /// A membership change raft has just applied (its `context` is the proposer's).
+    pub conf_change: Option<ConfChange>,
 }
 
 /// The state machine's progress, shared with the loop: the highest index whose effects are
@@ -64,11 +66,17 @@ pub struct RaftStatus {
     pub voters: Vec<u64>,
     pub learners: Vec<u64>,
     pub leader_changes: u64,
+    /// On the leader: how far each member's log matches (member → index).
+    pub matched: Vec<(u64, u64)>,
 }
 
 enum Msg {
     Propose {
         data: Vec<u8>,
+        dropped: oneshot::Sender<Error>,
+    },
+    ProposeConfChange {
+        cc: ConfChange,
         dropped: oneshot::Sender<Error>,
     },
     ReadIndex(oneshot::Sender<Result<u64>>),
@@ -99,11 +107,7 @@ impl RaftHandle {
         let storage = restore_storage(&restored)?;
         let commit = storage.rl().hard_state().commit;
         let start_applied = applied.index.load(Ordering::Acquire).min(commit);
-        let snap_index = restored
-            .snapshot
-            .as_ref()
-            .map(|s| s.get_metadata().index)
-            .unwrap_or(0);
+        let snap_index = restored.snapshot.as_ref().map(|s| s.get_metadata().index).unwrap_or(0);
         let rcfg = Config {
             id: cfg.id,
             election_tick: cfg.election_tick,
@@ -157,19 +161,25 @@ impl RaftHandle {
         Ok(rx)
     }
 
+    /// Proposes a membership change; like `propose`, the receiver yields an error if raft
+    /// drops it (no leader, or another change still pending).
+    pub fn propose_conf_change(&self, cc: ConfChange) -> Result<oneshot::Receiver<Error>> {
+        let (dropped, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::ProposeConfChange { cc, dropped })
+            .map_err(|_| Error::Stopped)?;
+        Ok(rx)
+    }
+
     /// A commit index that a linearizable read must wait for the state machine to reach.
     pub async fn read_index(&self) -> Result<u64> {
         let (tx, rx) = oneshot::channel();
-        self.tx
-            .send(Msg::ReadIndex(tx))
-            .map_err(|_| Error::Stopped)?;
+        self.tx.send(Msg::ReadIndex(tx)).map_err(|_| Error::Stopped)?;
         rx.await.map_err(|_| Error::Stopped)?
     }
 
     pub fn transfer_leader(&self, to: u64) -> Result<()> {
-        self.tx
-            .send(Msg::TransferLeader(to))
-            .map_err(|_| Error::Stopped)
+        self.tx.send(Msg::TransferLeader(to)).map_err(|_| Error::Stopped)
     }
 
     /// Asks this member to stand for election now.
@@ -282,6 +292,16 @@ impl Loop {
                     let _ = dropped.send(err);
                 }
             }
+            Msg::ProposeConfChange { cc, dropped } => {
+                if let Err(e) = self.node.propose_conf_change(Vec::new(), cc) {
+                    let err = match e {
+                        raft::Error::ProposalDropped if self.node.raft.leader_id == raft::INVALID_ID => Error::NoLeader,
+                        raft::Error::ProposalDropped => Error::Dropped,
+                        other => Error::Raft(other.to_string()),
+                    };
+                    let _ = dropped.send(err);
+                }
+            }
             Msg::ReadIndex(tx) => self.reads_waiting.push(tx),
             Msg::TransferLeader(to) => self.node.transfer_leader(to),
             Msg::Campaign => {
@@ -301,8 +321,7 @@ impl Loop {
         if self.reads_waiting.is_empty() {
             return;
         }
-        if self.node.raft.state != StateRole::Leader && self.node.raft.leader_id == raft::INVALID_ID
-        {
+        if self.node.raft.state != StateRole::Leader && self.node.raft.leader_id == raft::INVALID_ID {
             // Reads wait for a leader; age_reads fails them after an election timeout.
             return;
         }
@@ -445,19 +464,20 @@ impl Loop {
         }
         let mut batch = Vec::with_capacity(entries.len());
         for e in entries {
+            let mut conf_change = None;
             let data = match e.get_entry_type() {
                 EntryType::EntryNormal => e.data.to_vec(),
                 EntryType::EntryConfChange => {
+                    let cc = ConfChange::parse_from_bytes(&e.data)
+                        .map_err(|err| Error::Storage(format!("conf change {}: {err}", e.index)))?;
                     if e.index > self.conf_applied_to {
-                        let cc = ConfChange::parse_from_bytes(&e.data).map_err(|err| {
-                            Error::Storage(format!("conf change {}: {err}", e.index))
-                        })?;
                         let cs = self
                             .node
                             .apply_conf_change(&cc)
                             .map_err(|err| Error::Raft(err.to_string()))?;
                         self.node.mut_store().wl().set_conf_state(cs);
                     }
+                    conf_change = Some(cc);
                     Vec::new()
                 }
                 EntryType::EntryConfChangeV2 => Vec::new(),
@@ -466,6 +486,7 @@ impl Loop {
                 index: e.index,
                 term: e.term,
                 data,
+                conf_change,
             });
         }
         self.apply_tx.send(batch).map_err(|_| Error::Stopped)
@@ -480,9 +501,7 @@ impl Loop {
         }
         let data = (self.applied.snapshot)(applied)?;
         let store = self.node.store().clone();
-        let term = store
-            .term(applied)
-            .map_err(|e| Error::Storage(e.to_string()))?;
+        let term = store.term(applied).map_err(|e| Error::Storage(e.to_string()))?;
         let cs: ConfState = store
             .initial_state()
             .map_err(|e| Error::Storage(e.to_string()))?
@@ -538,6 +557,11 @@ impl Loop {
         let conf = raft.prs().conf();
         s.voters = conf.voters().ids().iter().collect();
         s.learners = conf.learners().iter().copied().collect();
+        s.matched = if s.is_leader {
+            raft.prs().iter().map(|(id, pr)| (*id, pr.matched)).collect()
+        } else {
+            Vec::new()
+        };
     }
 
     fn fail_all(&mut self, e: Error) {
@@ -557,11 +581,7 @@ mod tests {
     use super::*;
     use crate::persist::{bootstrap_entries, MemPersist};
 
-    fn start_single() -> (
-        RaftHandle,
-        tmpsc::UnboundedReceiver<Vec<Committed>>,
-        Arc<AtomicU64>,
-    ) {
+    fn start_single() -> (RaftHandle, tmpsc::UnboundedReceiver<Vec<Committed>>, Arc<AtomicU64>) {
         let (hs, entries) = bootstrap_entries(&[1]);
         let mut mp = MemPersist::default();
         mp.save(&hs, &entries, true).expect("save");
@@ -617,10 +637,7 @@ mod tests {
         }
         assert_eq!(seen, (0..20u8).collect::<Vec<_>>());
         let idx = h.read_index().await.expect("read index");
-        assert!(
-            idx >= 20,
-            "read index {idx} must cover the committed proposals"
-        );
+        assert!(idx >= 20, "read index {idx} must cover the committed proposals");
         let st = h.status();
         assert!(st.is_leader);
         assert_eq!(st.leader, 1);

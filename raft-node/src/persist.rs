@@ -119,11 +119,7 @@ pub fn restore_storage(restored: &Restored) -> Result<MemStorage> {
         w.apply_snapshot(s.clone())
             .map_err(|e| Error::Storage(format!("apply snapshot: {e}")))?;
     }
-    let snap_index = restored
-        .snapshot
-        .as_ref()
-        .map(|s| s.get_metadata().index)
-        .unwrap_or(0);
+    let snap_index = restored.snapshot.as_ref().map(|s| s.get_metadata().index).unwrap_or(0);
     let ents: Vec<Entry> = restored
         .entries
         .iter()
@@ -131,8 +127,7 @@ pub fn restore_storage(restored: &Restored) -> Result<MemStorage> {
         .cloned()
         .collect();
     if !ents.is_empty() {
-        w.append(&ents)
-            .map_err(|e| Error::Storage(format!("append: {e}")))?;
+        w.append(&ents).map_err(|e| Error::Storage(format!("append: {e}")))?;
     }
     let mut hs = restored.hard_state.clone();
     drop(w);

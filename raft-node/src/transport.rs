@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 use proto::kvpeerpb::{
-    peer_client::PeerClient, peer_server::Peer, PeerAck, RaftBatch, SnapshotChunk,
+    peer_client::PeerClient, peer_server::Peer, MemberContext, MembersRequest, MembersResponse, PeerAck, RaftBatch,
+    SnapshotChunk,
 };
 use protobuf::Message as _;
 use raft::eraftpb::Message;
@@ -68,8 +69,7 @@ impl Transport {
         let (tx, rx) = mpsc::channel(QUEUE);
         self.peers.write().insert(id, tx);
         let me = self.clone();
-        self.runtime
-            .spawn(async move { me.run_peer(id, urls, rx).await });
+        self.runtime.spawn(async move { me.run_peer(id, urls, rx).await });
     }
 
     /// Stops sending to peer `id` (its task ends when the queue closes).
@@ -83,12 +83,7 @@ impl Transport {
         }
     }
 
-    async fn run_peer(
-        self: Arc<Self>,
-        id: u64,
-        urls: Vec<String>,
-        mut rx: mpsc::Receiver<Message>,
-    ) {
+    async fn run_peer(self: Arc<Self>, id: u64, urls: Vec<String>, mut rx: mpsc::Receiver<Message>) {
         let mut backoff = Duration::from_millis(50);
         let mut url_idx = 0;
         loop {
@@ -138,10 +133,7 @@ impl Transport {
                     cluster_id: self.cluster_id,
                     from: self.self_id,
                     to: id,
-                    messages: msgs
-                        .iter()
-                        .filter_map(|m| m.write_to_bytes().ok())
-                        .collect(),
+                    messages: msgs.iter().filter_map(|m| m.write_to_bytes().ok()).collect(),
                 };
                 if btx.send(batch).await.is_err() {
                     break "stream closed";
@@ -150,16 +142,10 @@ impl Transport {
             drop(btx);
             match call.await {
                 Ok(Err(status)) if status.code() == tonic::Code::FailedPrecondition => {
-                    self.log_once(
-                        id,
-                        &format!("peer at {url} refused this member: {}", status.message()),
-                    );
+                    self.log_once(id, &format!("peer at {url} refused this member: {}", status.message()));
                 }
                 Ok(Err(status)) => {
-                    self.log_once(
-                        id,
-                        &format!("lost stream to peer at {url}: {}", status.message()),
-                    );
+                    self.log_once(id, &format!("lost stream to peer at {url}: {}", status.message()));
                 }
                 _ => tracing::debug!(peer = id, ended, "peer stream ended"),
             }
@@ -169,12 +155,7 @@ impl Transport {
     }
 
     /// Drops what is queued for an unreachable peer for `wait`; false if the peer is gone.
-    async fn drain_unreachable(
-        &self,
-        id: u64,
-        rx: &mut mpsc::Receiver<Message>,
-        wait: Duration,
-    ) -> bool {
+    async fn drain_unreachable(&self, id: u64, rx: &mut mpsc::Receiver<Message>, wait: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + wait;
         let mut reported = false;
         loop {
@@ -219,15 +200,20 @@ pub struct PeerService {
     cluster_id: u64,
     self_id: u64,
     raft: RaftHandle,
+    members: MembersFn,
     logged: Mutex<HashSet<(u64, String)>>,
 }
 
+/// The state machine's view of the membership, for the `Members` RPC.
+pub type MembersFn = Arc<dyn Fn() -> Vec<MemberContext> + Send + Sync>;
+
 impl PeerService {
-    pub fn new(cluster_id: u64, self_id: u64, raft: RaftHandle) -> PeerService {
+    pub fn new(cluster_id: u64, self_id: u64, raft: RaftHandle, members: MembersFn) -> PeerService {
         PeerService {
             cluster_id,
             self_id,
             raft,
+            members,
             logged: Mutex::new(HashSet::new()),
         }
     }
@@ -262,23 +248,23 @@ impl Peer for PeerService {
             for raw in batch.messages {
                 match Message::parse_from_bytes(&raw) {
                     Ok(m) => self.raft.step(m),
-                    Err(e) => {
-                        return Err(Status::invalid_argument(format!(
-                            "undecodable raft message: {e}"
-                        )))
-                    }
+                    Err(e) => return Err(Status::invalid_argument(format!("undecodable raft message: {e}"))),
                 }
             }
         }
         Ok(Response::new(PeerAck {}))
     }
 
-    async fn snapshot(
-        &self,
-        _req: Request<Streaming<SnapshotChunk>>,
-    ) -> Result<Response<PeerAck>, Status> {
+    async fn snapshot(&self, _req: Request<Streaming<SnapshotChunk>>) -> Result<Response<PeerAck>, Status> {
         Err(Status::unimplemented(
             "snapshot transfer is not supported by this build yet",
         ))
+    }
+
+    async fn members(&self, _req: Request<MembersRequest>) -> Result<Response<MembersResponse>, Status> {
+        Ok(Response::new(MembersResponse {
+            cluster_id: self.cluster_id,
+            members: (self.members)(),
+        }))
     }
 }

@@ -19,10 +19,7 @@ pub fn parse_wal_name(name: &str) -> Option<(u64, u64)> {
     if seq.len() != 16 || index.len() != 16 {
         return None;
     }
-    Some((
-        u64::from_str_radix(seq, 16).ok()?,
-        u64::from_str_radix(index, 16).ok()?,
-    ))
+    Some((u64::from_str_radix(seq, 16).ok()?, u64::from_str_radix(index, 16).ok()?))
 }
 
 /// Names in `dir` (files only, not recursive), sorted.
@@ -58,9 +55,7 @@ pub fn read_wal_names(dir: &Path) -> Result<Vec<String>> {
 pub fn try_lock(file: &File, path: &Path) -> Result<()> {
     match rustix::fs::flock(file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => Ok(()),
-        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Err(Error::Locked {
-            path: path.to_owned(),
-        }),
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Err(Error::Locked { path: path.to_owned() }),
         Err(e) => Err(Error::io("flock", path, e.into())),
     }
 }
@@ -90,10 +85,7 @@ fn set_private_mode(_: &mut OpenOptions) {}
 /// Extends `file` to `size` bytes with real blocks (etcd `fileutil.Preallocate(f, size, true)`),
 /// falling back to `set_len` where the filesystem has no `fallocate`.
 pub fn preallocate(file: &File, path: &Path, size: u64) -> Result<()> {
-    let cur = file
-        .metadata()
-        .map_err(|e| Error::io("stat", path, e))?
-        .len();
+    let cur = file.metadata().map_err(|e| Error::io("stat", path, e))?.len();
     if size <= cur {
         return Ok(());
     }
@@ -106,19 +98,14 @@ pub fn preallocate(file: &File, path: &Path, size: u64) -> Result<()> {
             Err(e) => return Err(Error::io("fallocate", path, e.into())),
         }
     }
-    file.set_len(size)
-        .map_err(|e| Error::io("extend (set_len)", path, e))
+    file.set_len(size).map_err(|e| Error::io("extend (set_len)", path, e))
 }
 
 /// Zeroes `file` from `off` to its current end, keeping its size (etcd `fileutil.ZeroToEnd`):
 /// truncate to `off`, then preallocate back.
 pub fn zero_to_end(file: &File, path: &Path, off: u64) -> Result<()> {
-    let size = file
-        .metadata()
-        .map_err(|e| Error::io("stat", path, e))?
-        .len();
-    file.set_len(off)
-        .map_err(|e| Error::io("truncate", path, e))?;
+    let size = file.metadata().map_err(|e| Error::io("stat", path, e))?.len();
+    file.set_len(off).map_err(|e| Error::io("truncate", path, e))?;
     preallocate(file, path, size)
 }
 
@@ -144,10 +131,7 @@ pub fn purge_files(dir: &Path, max: usize, select: impl Fn(&str) -> bool) -> Res
     if max == 0 {
         return Ok(removed);
     }
-    let names: Vec<String> = read_dir_names(dir)?
-        .into_iter()
-        .filter(|n| select(n))
-        .collect();
+    let names: Vec<String> = read_dir_names(dir)?.into_iter().filter(|n| select(n)).collect();
     let excess = names.len().saturating_sub(max);
     for name in names.into_iter().take(excess) {
         let path = dir.join(&name);
@@ -180,10 +164,7 @@ mod tests {
         assert_eq!(parse_wal_name("0.tmp"), None);
         assert_eq!(parse_wal_name("1-2.wal"), None);
         assert_eq!(parse_wal_name(&format!("{n}.broken")), None);
-        assert_eq!(
-            parse_wal_name("000000000000000g-0000000000000000.wal"),
-            None
-        );
+        assert_eq!(parse_wal_name("000000000000000g-0000000000000000.wal"), None);
     }
 
     #[test]

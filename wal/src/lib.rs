@@ -91,8 +91,7 @@ pub use error::{Error, Result};
 pub use record::{decode_frame_size, encode_frame_size, RecordType};
 pub use snap::{read_snap_file, snap_name, Snapshotter, DEFAULT_MAX_SNAPSHOTS};
 pub use wal::{
-    valid_snapshot_entries, FsyncObserver, Replay, Wal, WalOptions, WalSnapshot, DEFAULT_MAX_WALS,
-    SEGMENT_SIZE_BYTES,
+    valid_snapshot_entries, FsyncObserver, Replay, Wal, WalOptions, WalSnapshot, DEFAULT_MAX_WALS, SEGMENT_SIZE_BYTES,
 };
 
 /// `%016x-%016x.wal` for a segment's sequence number and first index.

@@ -61,11 +61,7 @@ pub fn encode_frame_size(len: u64) -> (u64, u64) {
 /// Inverse of [`encode_frame_size`]: `(record bytes, padding bytes)`.
 pub fn decode_frame_size(word: u64) -> (u64, u64) {
     let len = word & 0x00ff_ffff_ffff_ffff;
-    let pad = if word >> 63 == 1 {
-        (word >> 56) & 0x7
-    } else {
-        0
-    };
+    let pad = if word >> 63 == 1 { (word >> 56) & 0x7 } else { 0 };
     (len, pad)
 }
 
@@ -125,10 +121,7 @@ pub struct SegmentDecoder {
 impl SegmentDecoder {
     /// Starts reading `file` (positioned at 0) at offset 0.
     pub fn new(path: &Path, file: File, last: bool) -> Result<Self> {
-        let size = file
-            .metadata()
-            .map_err(|e| Error::io("stat", path, e))?
-            .len();
+        let size = file.metadata().map_err(|e| Error::io("stat", path, e))?.len();
         Ok(Self {
             path: path.to_owned(),
             reader: BufReader::with_capacity(128 * 1024, file),
@@ -252,8 +245,7 @@ impl SegmentDecoder {
             let computed = crc32c::crc32c_append(*crc, rec.data.as_deref().unwrap_or_default());
             if computed != rec.crc {
                 if self.is_torn(&body) {
-                    return self
-                        .torn_or_corrupt("torn record (zeroed sector, crc mismatch)".into());
+                    return self.torn_or_corrupt("torn record (zeroed sector, crc mismatch)".into());
                 }
                 return Err(Error::CrcMismatch {
                     path: self.path.clone(),
@@ -309,12 +301,7 @@ mod tests {
     fn metadata_record_frame_is_byte_exact() {
         let mut buf = Vec::new();
         let mut crc = 0;
-        encode_record(
-            &mut buf,
-            &mut crc,
-            RecordType::Metadata,
-            Some(b"abc".to_vec()),
-        );
+        encode_record(&mut buf, &mut crc, RecordType::Metadata, Some(b"abc".to_vec()));
         let want_crc = crc32c::crc32c(b"abc");
         assert_eq!(crc, want_crc);
         // type=1 (2 bytes) + crc varint (1 + n) + data (1 + 1 + 3)
@@ -331,11 +318,7 @@ mod tests {
         let len = body.len() as u64;
         let pad = (8 - len % 8) % 8;
         let mut want = Vec::new();
-        let word = if pad == 0 {
-            len
-        } else {
-            len | ((0x80 | pad) << 56)
-        };
+        let word = if pad == 0 { len } else { len | ((0x80 | pad) << 56) };
         want.extend_from_slice(&word.to_le_bytes());
         want.extend_from_slice(&body);
         want.resize(want.len() + pad as usize, 0);
@@ -349,10 +332,7 @@ mod tests {
         assert_eq!(crc32c::crc32c(&[0u8; 32]), 0x8a91_36aa);
         // Chaining equals one pass, as Go's crc32.Update does.
         let a = crc32c::crc32c(b"hello ");
-        assert_eq!(
-            crc32c::crc32c_append(a, b"world"),
-            crc32c::crc32c(b"hello world")
-        );
+        assert_eq!(crc32c::crc32c_append(a, b"world"), crc32c::crc32c(b"hello world"));
     }
 
     #[test]
@@ -360,8 +340,7 @@ mod tests {
         // etcd server/storage/wal/record_test.go: infoData / infoRecord, an unpadded frame
         // from before padding existed (readers must still accept it).
         let info_data = b"\x08\xef\xfd\x02";
-        let mut frame =
-            b"\x0e\x00\x00\x00\x00\x00\x00\x00\x08\x01\x10\x99\xb5\xe4\xd0\x03\x1a\x04".to_vec();
+        let mut frame = b"\x0e\x00\x00\x00\x00\x00\x00\x00\x08\x01\x10\x99\xb5\xe4\xd0\x03\x1a\x04".to_vec();
         frame.extend_from_slice(info_data);
         let (_d, mut dec) = decoder_over(&frame, false);
         let mut crc = 0;
@@ -377,12 +356,7 @@ mod tests {
         // Our encoder produces the same record body, padded to 8 bytes.
         let mut buf = Vec::new();
         let mut crc = 0;
-        encode_record(
-            &mut buf,
-            &mut crc,
-            RecordType::Metadata,
-            Some(info_data.to_vec()),
-        );
+        encode_record(&mut buf, &mut crc, RecordType::Metadata, Some(info_data.to_vec()));
         assert_eq!(&buf[..8], &(0x82u64 << 56 | 14).to_le_bytes());
         assert_eq!(&buf[8..22], &frame[8..]);
         assert_eq!(&buf[22..], &[0, 0]);
@@ -402,12 +376,7 @@ mod tests {
         let mut buf = Vec::new();
         let mut crc = 0;
         encode_record(&mut buf, &mut crc, RecordType::Crc, None);
-        encode_record(
-            &mut buf,
-            &mut crc,
-            RecordType::Metadata,
-            Some(b"m".to_vec()),
-        );
+        encode_record(&mut buf, &mut crc, RecordType::Metadata, Some(b"m".to_vec()));
         encode_record(&mut buf, &mut crc, RecordType::Entry, Some(vec![1; 600]));
         buf.resize(buf.len() + 4096, 0);
         let (_d, mut dec) = decoder_over(&buf, false);
@@ -424,12 +393,7 @@ mod tests {
     fn garbage_after_zero_word_in_middle_segment_is_an_error() {
         let mut buf = Vec::new();
         let mut crc = 0;
-        encode_record(
-            &mut buf,
-            &mut crc,
-            RecordType::Metadata,
-            Some(b"m".to_vec()),
-        );
+        encode_record(&mut buf, &mut crc, RecordType::Metadata, Some(b"m".to_vec()));
         buf.extend_from_slice(&[0u8; 8]);
         buf.extend_from_slice(&[0u8, 0, 9]);
         let bad_at = buf.len() - 1;
@@ -445,10 +409,7 @@ mod tests {
     fn partial_word_is_torn_only_in_last_segment() {
         let buf = [1u8, 2, 3];
         let (_d, mut dec) = decoder_over(&buf, true);
-        assert!(matches!(
-            dec.next(&mut 0),
-            Ok(Decoded::Torn { offset: 0, .. })
-        ));
+        assert!(matches!(dec.next(&mut 0), Ok(Decoded::Torn { offset: 0, .. })));
         let (_d, mut dec) = decoder_over(&buf, false);
         let err = dec.next(&mut 0).expect_err("must fail");
         assert!(matches!(err, Error::Corrupt { offset: 0, .. }), "{err}");

@@ -28,9 +28,7 @@ pub fn snap_name(term: u64, index: u64) -> String {
 pub fn read_snap_file(path: &Path) -> Result<Snapshot> {
     let b = fs::read(path).map_err(|e| Error::io("read", path, e))?;
     if b.is_empty() {
-        return Err(Error::EmptySnapshot {
-            path: path.to_owned(),
-        });
+        return Err(Error::EmptySnapshot { path: path.to_owned() });
     }
     let sf = SnapFile::decode(b.as_slice()).map_err(|e| Error::SnapCorrupt {
         path: path.to_owned(),
@@ -38,9 +36,7 @@ pub fn read_snap_file(path: &Path) -> Result<Snapshot> {
     })?;
     let data = sf.data.unwrap_or_default();
     if data.is_empty() || sf.crc == 0 {
-        return Err(Error::EmptySnapshot {
-            path: path.to_owned(),
-        });
+        return Err(Error::EmptySnapshot { path: path.to_owned() });
     }
     let computed = crc32c::crc32c(&data);
     if computed != sf.crc {
@@ -66,9 +62,7 @@ impl Snapshotter {
     /// A snapshotter over `dir`, created if missing.
     pub fn new(dir: &Path) -> Result<Self> {
         fs::create_dir_all(dir).map_err(|e| Error::io("create dir", dir, e))?;
-        Ok(Self {
-            dir: dir.to_owned(),
-        })
+        Ok(Self { dir: dir.to_owned() })
     }
 
     /// The snapshot directory.
@@ -96,8 +90,8 @@ impl Snapshotter {
         let mut tmp = path.as_os_str().to_owned();
         tmp.push(".tmp");
         let tmp = PathBuf::from(tmp);
-        let res = write_synced(&tmp, &body)
-            .and_then(|()| fs::rename(&tmp, &path).map_err(|e| Error::io("rename", &tmp, e)));
+        let res =
+            write_synced(&tmp, &body).and_then(|()| fs::rename(&tmp, &path).map_err(|e| Error::io("rename", &tmp, e)));
         if res.is_err() {
             let _ = fs::remove_file(&tmp);
         }
@@ -115,10 +109,7 @@ impl Snapshotter {
     pub fn load_newest_available(&self, wal_snaps: &[WalSnapshot]) -> Result<Option<Snapshot>> {
         self.load_matching(|s| {
             let md = s.get_metadata();
-            wal_snaps
-                .iter()
-                .rev()
-                .any(|w| w.term == md.term && w.index == md.index)
+            wal_snaps.iter().rev().any(|w| w.term == md.term && w.index == md.index)
         })
     }
 
@@ -225,16 +216,9 @@ mod tests {
         let got = ss.load().expect("load").expect("some snapshot");
         assert_eq!(got.get_metadata().index, 9);
         assert!(!newest.exists());
-        assert!(dir
-            .path()
-            .join(format!("{}.broken", snap_name(2, 12)))
-            .exists());
-        assert!(dir
-            .path()
-            .join(format!("{}.broken", snap_name(1, 10)))
-            .exists());
-        let err = read_snap_file(&dir.path().join(format!("{}.broken", snap_name(2, 12))))
-            .expect_err("corrupt");
+        assert!(dir.path().join(format!("{}.broken", snap_name(2, 12))).exists());
+        assert!(dir.path().join(format!("{}.broken", snap_name(1, 10))).exists());
+        let err = read_snap_file(&dir.path().join(format!("{}.broken", snap_name(2, 12)))).expect_err("corrupt");
         assert!(matches!(err, Error::SnapCrcMismatch { .. }), "{err}");
     }
 
@@ -257,10 +241,7 @@ mod tests {
             .expect("some");
         assert_eq!(got.get_metadata().index, 9);
         // Same index, other term: no match.
-        assert!(ss
-            .load_newest_available(&[marker(3, 12)])
-            .expect("load")
-            .is_none());
+        assert!(ss.load_newest_available(&[marker(3, 12)]).expect("load").is_none());
         // Nothing was renamed: non-matching snapshots are valid.
         assert!(dir.path().join(snap_name(2, 12)).exists());
     }
@@ -276,10 +257,7 @@ mod tests {
         let removed = ss.purge(DEFAULT_MAX_SNAPSHOTS).expect("purge");
         assert_eq!(removed.len(), 2);
         let names = ss.snap_names().expect("names");
-        assert_eq!(
-            names.first().map(String::as_str),
-            Some(snap_name(1, 3).as_str())
-        );
+        assert_eq!(names.first().map(String::as_str), Some(snap_name(1, 3).as_str()));
         assert_eq!(names.len(), 5);
         assert!(dir.path().join("db").exists());
     }

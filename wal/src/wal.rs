@@ -163,9 +163,7 @@ impl std::fmt::Debug for Wal {
 }
 
 fn exists(dir: &Path) -> bool {
-    fileutil::read_wal_names(dir)
-        .map(|n| !n.is_empty())
-        .unwrap_or(false)
+    fileutil::read_wal_names(dir).map(|n| !n.is_empty()).unwrap_or(false)
 }
 
 impl Wal {
@@ -179,9 +177,7 @@ impl Wal {
     /// then renames the directory into place and fsyncs its parent.
     pub fn create(dir: &Path, metadata: &[u8], opts: WalOptions) -> Result<Wal> {
         if exists(dir) {
-            return Err(Error::Exists {
-                dir: dir.to_owned(),
-            });
+            return Err(Error::Exists { dir: dir.to_owned() });
         }
         let mut tmp = dir.as_os_str().to_owned();
         tmp.push(".tmp");
@@ -222,12 +218,7 @@ impl Wal {
             poisoned: false,
         };
         encode_record(&mut w.buf, &mut w.crc, RecordType::Crc, None);
-        encode_record(
-            &mut w.buf,
-            &mut w.crc,
-            RecordType::Metadata,
-            Some(w.metadata.clone()),
-        );
+        encode_record(&mut w.buf, &mut w.crc, RecordType::Metadata, Some(w.metadata.clone()));
         w.save_snapshot(&WalSnapshot::default())?;
         fileutil::fsync_dir(tmp)?;
 
@@ -254,9 +245,7 @@ impl Wal {
     pub fn open(dir: &Path, snap: &WalSnapshot, opts: WalOptions) -> Result<(Wal, Replay)> {
         let names = fileutil::read_wal_names(dir)?;
         if names.is_empty() {
-            return Err(Error::FileNotFound {
-                dir: dir.to_owned(),
-            });
+            return Err(Error::FileNotFound { dir: dir.to_owned() });
         }
         let start = search_index(&names, snap.index).ok_or_else(|| Error::NoFileForIndex {
             dir: dir.to_owned(),
@@ -269,31 +258,19 @@ impl Wal {
             let path = dir.join(name);
             let (seq, index) = parse_wal_name(name).unwrap_or_default();
             let file = fileutil::open_locked(&path, false, false)?;
-            segments.push(Segment {
-                path,
-                seq,
-                index,
-                file,
-            });
+            segments.push(Segment { path, seq, index, file });
         }
 
         let mut rs = ReplayState::new(snap);
         let mut readers = Vec::with_capacity(segments.len());
         for s in &segments {
-            let f = s
-                .file
-                .try_clone()
-                .map_err(|e| Error::io("dup", &s.path, e))?;
+            let f = s.file.try_clone().map_err(|e| Error::io("dup", &s.path, e))?;
             readers.push((s.path.clone(), f));
         }
-        let walked = walk(readers, |path, offset, rec, crc| {
-            rs.apply(path, offset, rec, crc)
-        })?;
+        let walked = walk(readers, |path, offset, rec, crc| rs.apply(path, offset, rec, crc))?;
 
         let Some(tail) = segments.last() else {
-            return Err(Error::FileNotFound {
-                dir: dir.to_owned(),
-            });
+            return Err(Error::FileNotFound { dir: dir.to_owned() });
         };
         if let Some((offset, reason)) = &walked.torn {
             let mut broken = tail.path.as_os_str().to_owned();
@@ -310,9 +287,7 @@ impl Wal {
         // etcd ZeroToEnd: a zero length word may be followed by fragments of a torn write;
         // clear them so new records cannot be confused with them.
         fileutil::zero_to_end(&tail.file, &tail.path, walked.tail_off)?;
-        tail.file
-            .sync_all()
-            .map_err(|e| Error::io("fsync", &tail.path, e))?;
+        tail.file.sync_all().map_err(|e| Error::io("fsync", &tail.path, e))?;
 
         if !rs.matched {
             return Err(Error::SnapshotNotFound {
@@ -404,12 +379,7 @@ impl Wal {
         }
         let mut data = Vec::new();
         snap.to_pb()?.encode_raw(&mut data);
-        encode_record(
-            &mut self.buf,
-            &mut self.crc,
-            RecordType::Snapshot,
-            Some(data),
-        );
+        encode_record(&mut self.buf, &mut self.crc, RecordType::Snapshot, Some(data));
         if self.enti < snap.index {
             self.enti = snap.index;
         }
@@ -442,9 +412,7 @@ impl Wal {
                 tracing::debug!(path = %s.path.display(), "released WAL segment lock");
             }
         }
-        fileutil::purge_files(&self.dir, self.opts.max_wals, |n| {
-            parse_wal_name(n).is_some()
-        })
+        fileutil::purge_files(&self.dir, self.opts.max_wals, |n| parse_wal_name(n).is_some())
     }
 
     /// Flushes and fsyncs, then closes the WAL (etcd `Close`). Dropping without `close` skips
@@ -506,11 +474,7 @@ impl Wal {
             return Ok(());
         }
         let tail = self.tail();
-        self.observe_fsync(|| {
-            tail.file
-                .sync_data()
-                .map_err(|e| Error::io("fdatasync", &tail.path, e))
-        })
+        self.observe_fsync(|| tail.file.sync_data().map_err(|e| Error::io("fdatasync", &tail.path, e)))
     }
 
     /// Queues a segment header: `Crc{running crc}`, `Metadata`, and the last `HardState` if
@@ -572,9 +536,7 @@ impl Wal {
 pub fn valid_snapshot_entries(dir: &Path) -> Result<Vec<WalSnapshot>> {
     let names = fileutil::read_wal_names(dir)?;
     if names.is_empty() {
-        return Err(Error::FileNotFound {
-            dir: dir.to_owned(),
-        });
+        return Err(Error::FileNotFound { dir: dir.to_owned() });
     }
     let mut readers = Vec::with_capacity(names.len());
     for name in &names {
@@ -592,12 +554,7 @@ pub fn valid_snapshot_entries(dir: &Path) -> Result<Vec<WalSnapshot>> {
                 offset,
             )?),
             Some(RecordType::State) => {
-                state = decode_pb(
-                    rec.data.as_deref().unwrap_or_default(),
-                    path,
-                    offset,
-                    "HardState",
-                )?
+                state = decode_pb(rec.data.as_deref().unwrap_or_default(), path, offset, "HardState")?
             }
             _ => {}
         }
@@ -896,8 +853,7 @@ mod tests {
         let err = Wal::open(&dir, &WalSnapshot::default(), opts()).expect_err("conflict");
         assert!(matches!(err, Error::MetadataConflict { .. }), "{err}");
         assert!(
-            err.to_string()
-                .contains("0000000000000001-0000000000000002.wal"),
+            err.to_string().contains("0000000000000001-0000000000000002.wal"),
             "{err}"
         );
     }
@@ -913,8 +869,7 @@ mod tests {
         let err = Wal::open(&dir, &WalSnapshot::default(), opts()).expect_err("crc");
         assert!(matches!(err, Error::CrcMismatch { offset: 0, .. }), "{err}");
         assert!(
-            err.to_string()
-                .contains("0000000000000001-0000000000000002.wal"),
+            err.to_string().contains("0000000000000001-0000000000000002.wal"),
             "{err}"
         );
     }
@@ -954,10 +909,7 @@ mod tests {
         let path = w.tail().path.clone();
         drop(w);
         // Fragments of a torn write landed past a still-zero length word.
-        let f = fs::OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .expect("open");
+        let f = fs::OpenOptions::new().write(true).open(&path).expect("open");
         f.write_all_at(&[0xabu8; 64], end + 512).expect("junk");
         drop(f);
         let (w, r) = Wal::open(&dir, &WalSnapshot::default(), opts()).expect("open");
@@ -971,8 +923,7 @@ mod tests {
     #[test]
     fn valid_snapshot_entries_tolerates_a_torn_tail() {
         let (_t, dir, mut w) = new_wal();
-        w.save(&hs(3), &[entry(1), entry(2), entry(3)])
-            .expect("save");
+        w.save(&hs(3), &[entry(1), entry(2), entry(3)]).expect("save");
         let cs = ConfState {
             voters: vec![1],
             ..Default::default()
@@ -986,17 +937,10 @@ mod tests {
         let end = w.off;
         let path = w.tail().path.clone();
         drop(w);
-        let f = fs::OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .expect("open");
-        f.write_all_at(&999_999u64.to_le_bytes(), end)
-            .expect("torn length");
+        let f = fs::OpenOptions::new().write(true).open(&path).expect("open");
+        f.write_all_at(&999_999u64.to_le_bytes(), end).expect("torn length");
         drop(f);
         let snaps = valid_snapshot_entries(&dir).expect("valid");
-        assert_eq!(
-            snaps.iter().map(|s| s.index).collect::<Vec<_>>(),
-            vec![0, 2]
-        );
+        assert_eq!(snaps.iter().map(|s| s.index).collect::<Vec<_>>(), vec![0, 2]);
     }
 }

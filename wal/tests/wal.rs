@@ -100,10 +100,7 @@ fn indexes(es: &[Entry]) -> Vec<u64> {
 #[test]
 fn first_segment_layout_and_preallocation() {
     let (_t, dir, w) = new_wal(opts(SMALL));
-    assert!(
-        !dir.with_extension("tmp").exists(),
-        "wal.tmp must be renamed away"
-    );
+    assert!(!dir.with_extension("tmp").exists(), "wal.tmp must be renamed away");
     let files = wal_files(&dir);
     assert_eq!(files.len(), 1);
     assert_eq!(
@@ -113,25 +110,18 @@ fn first_segment_layout_and_preallocation() {
     let md = fs::metadata(&files[0]).expect("stat");
     assert_eq!(md.len(), SMALL);
     use std::os::unix::fs::MetadataExt;
-    assert!(
-        md.blocks() * 512 >= SMALL,
-        "segment must be allocated, not sparse"
-    );
+    assert!(md.blocks() * 512 >= SMALL, "segment must be allocated, not sparse");
 
     let fr = frames(&files[0]);
     let types: Vec<i64> = fr.iter().map(|(_, r)| r.r#type).collect();
     assert_eq!(types, vec![4, 1, 5]);
     assert_eq!(fr[0].1.crc, 0);
     assert_eq!(fr[1].1.data.as_deref(), Some(&b"node=1,cluster=7"[..]));
-    let snap =
-        proto::walpb::Snapshot::decode(fr[2].1.data.as_deref().expect("data")).expect("snapshot");
+    let snap = proto::walpb::Snapshot::decode(fr[2].1.data.as_deref().expect("data")).expect("snapshot");
     assert_eq!((snap.index, snap.term), (0, 0));
     // Byte-exact first frame: Crc{0} = 08 04 10 00 plus 4 bytes padding, top byte 0x84.
     let raw = fs::read(&files[0]).expect("read");
-    assert_eq!(
-        &raw[..16],
-        &[4, 0, 0, 0, 0, 0, 0, 0x84, 8, 4, 0x10, 0, 0, 0, 0, 0]
-    );
+    assert_eq!(&raw[..16], &[4, 0, 0, 0, 0, 0, 0, 0x84, 8, 4, 0x10, 0, 0, 0, 0, 0]);
 
     // The next segment is already prepared.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
@@ -192,8 +182,7 @@ fn cut_creates_named_segments_with_chained_headers() {
     let mut idx = 0;
     for _ in 0..40 {
         idx += 1;
-        w.save(&hs(1, 1, idx), &[entry(1, idx, &payload)])
-            .expect("save");
+        w.save(&hs(1, 1, idx), &[entry(1, idx, &payload)]).expect("save");
     }
     let files = wal_files(&dir);
     assert!(files.len() >= 3, "expected several segments, got {files:?}");
@@ -205,21 +194,10 @@ fn cut_creates_named_segments_with_chained_headers() {
         let name = f.file_name().and_then(|x| x.to_str()).expect("name");
         let fr = frames(f);
         if n > 0 {
-            assert_eq!(
-                name,
-                wal::wal_name(n as u64, last_entry + 1),
-                "segment name"
-            );
+            assert_eq!(name, wal::wal_name(n as u64, last_entry + 1), "segment name");
             let types: Vec<i64> = fr.iter().take(3).map(|(_, r)| r.r#type).collect();
-            assert_eq!(
-                types,
-                vec![4, 1, 3],
-                "Crc, Metadata, State at the head of {name}"
-            );
-            assert_eq!(
-                fr[0].1.crc, crc,
-                "Crc record carries the previous running crc"
-            );
+            assert_eq!(types, vec![4, 1, 3], "Crc, Metadata, State at the head of {name}");
+            assert_eq!(fr[0].1.crc, crc, "Crc record carries the previous running crc");
             // Cut segments are truncated to their content.
             let prev = &files[n - 1];
             let prev_frames = frames(prev);
@@ -248,8 +226,7 @@ fn cut_creates_named_segments_with_chained_headers() {
     assert_eq!(r.hard_state.commit, 40);
     // Appending keeps working across more cuts after reopen.
     for i in 41..=60 {
-        w.save(&hs(1, 1, i), &[entry(1, i, &payload)])
-            .expect("save");
+        w.save(&hs(1, 1, i), &[entry(1, i, &payload)]).expect("save");
     }
     drop(w);
     let (_w, r) = Wal::open(&dir, &WalSnapshot::default(), opts(SMALL)).expect("open");
@@ -330,10 +307,7 @@ fn later_entries_supersede_earlier_ones() {
     w.save(&hs(2, 2, 2), &[entry(2, 9, b"gap")]).expect("save");
     drop(w);
     let err = Wal::open(&dir, &WalSnapshot::default(), opts(SMALL)).expect_err("gap");
-    assert!(
-        matches!(err, Error::EntryGap { entry_index: 9, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, Error::EntryGap { entry_index: 9, .. }), "{err}");
 }
 
 #[test]
@@ -348,10 +322,7 @@ fn snapshot_markers() {
             conf_state: None,
         })
         .expect_err("conf state required");
-    assert!(
-        matches!(err, Error::SnapshotMissingConfState { index: 4 }),
-        "{err}"
-    );
+    assert!(matches!(err, Error::SnapshotMissingConfState { index: 4 }), "{err}");
     w.save_snapshot(&marker(4, 1)).expect("snapshot");
     // A marker past the commit index (commit is 6 so far).
     w.save_snapshot(&marker(8, 1)).expect("snapshot");
@@ -359,11 +330,7 @@ fn snapshot_markers() {
 
     let valid = wal::valid_snapshot_entries(&dir).expect("valid");
     let got: Vec<(u64, u64)> = valid.iter().map(|s| (s.index, s.term)).collect();
-    assert_eq!(
-        got,
-        vec![(0, 0), (4, 1)],
-        "markers above commit are not valid"
-    );
+    assert_eq!(got, vec![(0, 0), (4, 1)], "markers above commit are not valid");
     assert_eq!(valid[1].conf_state, Some(conf_state()));
 
     let (w, r) = Wal::open(&dir, &marker(4, 1), opts(SMALL)).expect("open at 4");
@@ -383,18 +350,14 @@ fn snapshot_markers() {
         "{err}"
     );
     let err = Wal::open(&dir, &marker(5, 1), opts(SMALL)).expect_err("not found");
-    assert!(
-        matches!(err, Error::SnapshotNotFound { index: 5, term: 1 }),
-        "{err}"
-    );
+    assert!(matches!(err, Error::SnapshotNotFound { index: 5, term: 1 }), "{err}");
 }
 
 /// Fills several segments, returns the files.
 fn fill(dir: &Path, w: &mut Wal, from: u64, to: u64) -> Vec<PathBuf> {
     let payload = vec![3u8; 1000];
     for i in from..=to {
-        w.save(&hs(1, 1, i), &[entry(1, i, &payload)])
-            .expect("save");
+        w.save(&hs(1, 1, i), &[entry(1, i, &payload)]).expect("save");
     }
     wal_files(dir)
 }
@@ -410,10 +373,7 @@ fn torn_tail_truncated_mid_record_is_repaired() {
         .rfind(|(_, r)| r.r#type == RecordType::Entry as i64)
         .expect("entry frame");
     // Cut the file 5 bytes into the last entry's body.
-    let f = fs::OpenOptions::new()
-        .write(true)
-        .open(&last)
-        .expect("open");
+    let f = fs::OpenOptions::new().write(true).open(&last).expect("open");
     f.set_len(off + 8 + 5).expect("truncate");
     drop(f);
 
@@ -421,12 +381,8 @@ fn torn_tail_truncated_mid_record_is_repaired() {
     assert_eq!(r.entries.last().map(|e| e.index), Some(29));
     let mut broken = last.clone().into_os_string();
     broken.push(".broken");
-    assert!(
-        PathBuf::from(broken).exists(),
-        "damaged tail kept as .broken"
-    );
-    w.save(&hs(1, 1, 30), &[entry(1, 30, b"again")])
-        .expect("append");
+    assert!(PathBuf::from(broken).exists(), "damaged tail kept as .broken");
+    w.save(&hs(1, 1, 30), &[entry(1, 30, b"again")]).expect("append");
     drop(w);
     let (_w, r) = Wal::open(&dir, &WalSnapshot::default(), opts(SMALL)).expect("reopen");
     assert_eq!(indexes(&r.entries), (1..=30).collect::<Vec<_>>());
@@ -437,10 +393,8 @@ fn torn_tail_truncated_mid_record_is_repaired() {
 fn torn_tail_zeroed_sector_is_repaired() {
     let (_t, dir, mut w) = new_wal(opts(SMALL));
     // A big last record spanning several sectors.
-    w.save(&hs(1, 1, 1), &[entry(1, 1, b"first")])
-        .expect("save");
-    w.save(&hs(1, 1, 1), &[entry(1, 2, &[9u8; 3000])])
-        .expect("save");
+    w.save(&hs(1, 1, 1), &[entry(1, 1, b"first")]).expect("save");
+    w.save(&hs(1, 1, 1), &[entry(1, 2, &[9u8; 3000])]).expect("save");
     drop(w);
     let last = wal_files(&dir).last().expect("file").clone();
     let (off, _) = frames(&last)
@@ -449,17 +403,13 @@ fn torn_tail_zeroed_sector_is_repaired() {
         .expect("entry frame");
     // Zero the second sector the record touches (a write that never reached disk).
     let sector = (off / 512 + 2) * 512;
-    let f = fs::OpenOptions::new()
-        .write(true)
-        .open(&last)
-        .expect("open");
+    let f = fs::OpenOptions::new().write(true).open(&last).expect("open");
     f.write_all_at(&[0u8; 512], sector).expect("zero");
     drop(f);
 
     let (mut w, r) = Wal::open(&dir, &WalSnapshot::default(), opts(SMALL)).expect("repaired");
     assert_eq!(indexes(&r.entries), vec![1]);
-    w.save(&hs(1, 1, 2), &[entry(1, 2, b"second")])
-        .expect("append");
+    w.save(&hs(1, 1, 2), &[entry(1, 2, b"second")]).expect("append");
     drop(w);
     let (_w, r) = Wal::open(&dir, &WalSnapshot::default(), opts(SMALL)).expect("reopen");
     assert_eq!(indexes(&r.entries), vec![1, 2]);
@@ -478,12 +428,8 @@ fn torn_tail_length_past_eof_is_repaired() {
         .into_iter()
         .rfind(|(_, r)| r.r#type == RecordType::Entry as i64)
         .expect("entry frame");
-    let f = fs::OpenOptions::new()
-        .write(true)
-        .open(&last)
-        .expect("open");
-    f.write_all_at(&(SMALL * 4).to_le_bytes(), off)
-        .expect("length");
+    let f = fs::OpenOptions::new().write(true).open(&last).expect("open");
+    f.write_all_at(&(SMALL * 4).to_le_bytes(), off).expect("length");
     drop(f);
     let (_w, r) = Wal::open(&dir, &WalSnapshot::default(), opts(SMALL)).expect("repaired");
     assert_eq!(indexes(&r.entries), vec![1]);
@@ -538,11 +484,7 @@ fn flipped_byte_is_an_error_naming_file_and_offset() {
 }
 
 fn flip(path: &Path, pos: u64) {
-    let f = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .expect("open");
+    let f = fs::OpenOptions::new().read(true).write(true).open(path).expect("open");
     let mut b = [0u8; 1];
     f.read_exact_at(&mut b, pos).expect("read");
     b[0] ^= 0x55;
@@ -557,10 +499,7 @@ fn undecodable_record_is_an_error() {
     let file = wal_files(&dir)[0].clone();
     // Metadata frame body: make its first byte an invalid wire type (7).
     let (off, _) = frames(&file)[1].clone();
-    let f = fs::OpenOptions::new()
-        .write(true)
-        .open(&file)
-        .expect("open");
+    let f = fs::OpenOptions::new().write(true).open(&file).expect("open");
     f.write_all_at(&[0x0f], off + 8).expect("write");
     drop(f);
     let err = Wal::open(&dir, &WalSnapshot::default(), opts(SMALL)).expect_err("corrupt");
@@ -599,10 +538,7 @@ fn release_to_unlocks_and_purges_old_segments() {
             u64::from_str_radix(&n[17..33], 16).expect("hex")
         })
         .collect();
-    let holder = starts
-        .iter()
-        .rposition(|s| *s <= snap_index)
-        .expect("holder");
+    let holder = starts.iter().rposition(|s| *s <= snap_index).expect("holder");
 
     // Nothing released yet: every file is locked, purge removes nothing.
     let removed = w.release_to(0).expect("release 0");
@@ -612,13 +548,8 @@ fn release_to_unlocks_and_purges_old_segments() {
     let left = wal_files(&dir);
     assert_eq!(removed.len() + left.len(), files.len());
     assert!(left.len() >= 2);
-    assert!(
-        left.contains(&files[holder]),
-        "segment holding the snapshot kept"
-    );
-    assert!(removed
-        .iter()
-        .all(|p| files.iter().position(|f| f == p) < Some(holder)));
+    assert!(left.contains(&files[holder]), "segment holding the snapshot kept");
+    assert!(removed.iter().all(|p| files.iter().position(|f| f == p) < Some(holder)));
 
     drop(w);
     let (_w, r) = Wal::open(&dir, &marker(snap_index, 1), o).expect("open at snapshot");
@@ -639,10 +570,7 @@ fn wholly_torn_tail_segment_gets_a_new_header() {
     drop(w);
     let last = files.last().expect("last").clone();
     // Only three bytes of the new segment reached the disk.
-    let f = fs::OpenOptions::new()
-        .write(true)
-        .open(&last)
-        .expect("open");
+    let f = fs::OpenOptions::new().write(true).open(&last).expect("open");
     f.set_len(3).expect("truncate");
     drop(f);
     let (mut w, r) = Wal::open(&dir, &WalSnapshot::default(), opts(SMALL)).expect("repaired");
@@ -650,8 +578,7 @@ fn wholly_torn_tail_segment_gets_a_new_header() {
     assert!(n < 40);
     let types: Vec<i64> = frames(&last).iter().map(|(_, r)| r.r#type).collect();
     assert_eq!(types, vec![4, 1, 3], "Crc, Metadata, State rewritten");
-    w.save(&hs(1, 1, n + 1), &[entry(1, n + 1, b"next")])
-        .expect("append");
+    w.save(&hs(1, 1, n + 1), &[entry(1, n + 1, b"next")]).expect("append");
     drop(w);
     let (_w, r) = Wal::open(&dir, &WalSnapshot::default(), opts(SMALL)).expect("reopen");
     assert_eq!(indexes(&r.entries), (1..=n + 1).collect::<Vec<_>>());

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use prost::Message;
 use proto::etcdserverpb::{
-    alarm_request::AlarmAction, AlarmMember, AlarmRequest, AlarmResponse, AlarmType,
-    CompactionResponse, DeleteRangeResponse, InternalRaftRequest, LeaseGrantResponse,
-    LeaseRevokeResponse, PutResponse, ResponseHeader, TxnResponse,
+    alarm_request::AlarmAction, AlarmMember, AlarmRequest, AlarmResponse, AlarmType, CompactionResponse,
+    DeleteRangeResponse, InternalRaftRequest, LeaseGrantResponse, LeaseRevokeResponse, PutResponse, ResponseHeader,
+    TxnResponse,
 };
 use raft_node::Committed;
 
@@ -18,6 +18,7 @@ use super::wait::ApplyOutcome;
 use crate::backend::{Backend, Batch, Cf};
 use crate::error::{Error, Result};
 use crate::lease::Lessor;
+use crate::member::MemberInfo;
 use crate::mvcc::{Change, KeyRange, KvStore, WriteTxn};
 use crate::watch::WatchHub;
 
@@ -54,16 +55,8 @@ impl Alarms {
         while it.valid() {
             if let Some(k) = it.key() {
                 if k.len() == 12 {
-                    let member_id = u64::from_be_bytes(
-                        k[..8]
-                            .try_into()
-                            .map_err(|_| Error::Corrupt("alarm".into()))?,
-                    );
-                    let alarm = i32::from_be_bytes(
-                        k[8..]
-                            .try_into()
-                            .map_err(|_| Error::Corrupt("alarm".into()))?,
-                    );
+                    let member_id = u64::from_be_bytes(k[..8].try_into().map_err(|_| Error::Corrupt("alarm".into()))?);
+                    let alarm = i32::from_be_bytes(k[8..].try_into().map_err(|_| Error::Corrupt("alarm".into()))?);
                     active.push(AlarmMember { member_id, alarm });
                 }
             }
@@ -115,7 +108,11 @@ pub struct Applier {
     pub quota: i64,
     pub member_id: u64,
     /// The membership as applied (shared with the member for the Cluster API).
-    pub members: Arc<parking_lot::RwLock<Vec<crate::member::MemberInfo>>>,
+    pub members: Arc<parking_lot::RwLock<Vec<MemberInfo>>>,
+    /// Where membership changes reach the peer connections.
+    pub transport: Arc<raft_node::transport::Transport>,
+    /// Set once this member's own removal is applied.
+    pub removed: std::sync::atomic::AtomicBool,
 }
 
 fn rev_header(rev: i64) -> Option<ResponseHeader> {
@@ -132,6 +129,13 @@ impl Applier {
     pub fn apply(&self, c: &Committed) -> Option<(u64, ApplyOutcome)> {
         if c.index <= self.store.consistent_index() {
             return None;
+        }
+        if let Some(cc) = &c.conf_change {
+            let outcome = self.apply_conf_change(cc, c.index, c.term);
+            if outcome.is_err() {
+                let _ = self.store.mark_applied(c.index, c.term);
+            }
+            return Some((cc.id, outcome));
         }
         if c.data.is_empty() {
             if let Err(e) = self.store.mark_applied(c.index, c.term) {
@@ -236,6 +240,19 @@ impl Applier {
         if let Some(a) = &req.alarm {
             return self.apply_alarm(a, index, term);
         }
+        if let Some(u) = &req.member_peer_update {
+            let rev = self.store.current_revision();
+            let urls = u.peer_urls.clone();
+            self.update_members(index, term, |ms| match ms.iter_mut().find(|m| m.id == u.member_id) {
+                Some(m) => {
+                    m.peer_urls = urls.clone();
+                    Ok(())
+                }
+                None => Err(Error::MemberNotFound),
+            })?;
+            self.transport.add_peer(u.member_id, u.peer_urls.clone());
+            return Ok((Response::Empty, rev));
+        }
         if let Some(a) = &req.member_attr_set {
             let rev = self.store.current_revision();
             let changed = {
@@ -259,9 +276,75 @@ impl Applier {
             self.store.mark_applied(index, term)?;
             return Ok((Response::Empty, rev));
         }
-        Err(Error::Unimplemented(
-            "etcdserver: unsupported request in raft log",
-        ))
+        Err(Error::Unimplemented("etcdserver: unsupported request in raft log"))
+    }
+
+    /// A membership change raft applied: the member list (persisted with the applied index)
+    /// and the peer connections follow it.
+    fn apply_conf_change(&self, cc: &raft_node::eraftpb::ConfChange, index: u64, term: u64) -> ApplyOutcome {
+        use raft_node::eraftpb::ConfChangeType;
+        let rev = self.store.current_revision();
+        let ctx = if cc.context.is_empty() {
+            None
+        } else {
+            Some(
+                proto::kvpeerpb::MemberContext::decode(cc.context.as_ref())
+                    .map_err(|e| Error::Corrupt(format!("conf change context: {e}")))?,
+            )
+        };
+        let id = cc.node_id;
+        match cc.get_change_type() {
+            ConfChangeType::AddNode | ConfChangeType::AddLearnerNode => {
+                let learner = cc.get_change_type() == ConfChangeType::AddLearnerNode;
+                let mut urls = None;
+                self.update_members(index, term, |ms| {
+                    match ms.iter_mut().find(|m| m.id == id) {
+                        Some(m) => {
+                            // A promotion (or a replayed add): keep what we know.
+                            m.is_learner = learner;
+                        }
+                        None => {
+                            if let Some(c) = ctx.clone() {
+                                let mut m = MemberInfo::from_context(c);
+                                m.id = id;
+                                m.is_learner = learner;
+                                urls = Some(m.peer_urls.clone());
+                                ms.push(m);
+                            }
+                        }
+                    }
+                    Ok(())
+                })?;
+                if let Some(u) = urls {
+                    self.transport.add_peer(id, u);
+                }
+            }
+            ConfChangeType::RemoveNode => {
+                self.update_members(index, term, |ms| {
+                    ms.retain(|m| m.id != id);
+                    Ok(())
+                })?;
+                self.transport.remove_peer(id);
+                if id == self.member_id {
+                    tracing::error!("the member has been permanently removed from the cluster");
+                    self.removed.store(true, std::sync::atomic::Ordering::Release);
+                }
+            }
+        }
+        Ok((Response::Empty, rev))
+    }
+
+    /// Changes the member list and persists it together with the applied index.
+    fn update_members(&self, index: u64, term: u64, f: impl FnOnce(&mut Vec<MemberInfo>) -> Result<()>) -> Result<()> {
+        let json = {
+            let mut ms = self.members.write();
+            f(&mut ms)?;
+            serde_json::to_vec(&*ms).map_err(|e| Error::Backend(e.to_string()))?
+        };
+        let mut b = Batch::default();
+        b.put(Cf::Meta, crate::member::MEMBERS_KEY, json);
+        self.store.backend().write(b)?;
+        self.store.mark_applied(index, term)
     }
 
     fn commit(&self, t: WriteTxn<'_>, index: u64, term: u64) -> Result<i64> {
@@ -288,10 +371,7 @@ impl Applier {
                 },
                 &mut b,
             ) {
-                tracing::warn!(
-                    quota = self.quota,
-                    "database space exceeded; NOSPACE alarm raised"
-                );
+                tracing::warn!(quota = self.quota, "database space exceeded; NOSPACE alarm raised");
                 self.store.backend().write(b)?;
             }
             return Err(Error::NoSpace);

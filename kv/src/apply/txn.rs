@@ -7,8 +7,8 @@ use proto::etcdserverpb::{
     compare::{CompareResult, CompareTarget, TargetUnion},
     range_request::{SortOrder, SortTarget},
     request_op::Request,
-    response_op, Compare, DeleteRangeRequest, DeleteRangeResponse, PutRequest, PutResponse,
-    RangeRequest, RangeResponse, ResponseHeader, ResponseOp, TxnRequest, TxnResponse,
+    response_op, Compare, DeleteRangeRequest, DeleteRangeResponse, PutRequest, PutResponse, RangeRequest,
+    RangeResponse, ResponseHeader, ResponseOp, TxnRequest, TxnResponse,
 };
 use proto::mvccpb::KeyValue;
 
@@ -18,26 +18,14 @@ use crate::mvcc::{KeyRange, KvStore, RangeResult, WriteTxn};
 
 /// Anything a Range can read from: the store, or a write txn that sees its own writes.
 pub trait ReadView {
-    fn range(
-        &self,
-        range: &KeyRange,
-        rev: i64,
-        limit: usize,
-        count_only: bool,
-    ) -> Result<RangeResult>;
+    fn range(&self, range: &KeyRange, rev: i64, limit: usize, count_only: bool) -> Result<RangeResult>;
     /// The revision a read with `revision == 0` sees.
     fn rev(&self) -> i64;
     fn compact_rev(&self) -> i64;
 }
 
 impl ReadView for KvStore {
-    fn range(
-        &self,
-        range: &KeyRange,
-        rev: i64,
-        limit: usize,
-        count_only: bool,
-    ) -> Result<RangeResult> {
+    fn range(&self, range: &KeyRange, rev: i64, limit: usize, count_only: bool) -> Result<RangeResult> {
         KvStore::range(self, range, rev, limit, count_only)
     }
     fn rev(&self) -> i64 {
@@ -49,13 +37,7 @@ impl ReadView for KvStore {
 }
 
 impl ReadView for WriteTxn<'_> {
-    fn range(
-        &self,
-        range: &KeyRange,
-        rev: i64,
-        limit: usize,
-        count_only: bool,
-    ) -> Result<RangeResult> {
+    fn range(&self, range: &KeyRange, rev: i64, limit: usize, count_only: bool) -> Result<RangeResult> {
         WriteTxn::range(self, range, rev, limit, count_only)
     }
     fn rev(&self) -> i64 {
@@ -77,20 +59,13 @@ fn header(rev: i64) -> Option<ResponseHeader> {
 pub fn range(view: &dyn ReadView, r: &RangeRequest) -> Result<RangeResponse> {
     let sort_order = SortOrder::try_from(r.sort_order).unwrap_or(SortOrder::None);
     let sort_target = SortTarget::try_from(r.sort_target).unwrap_or(SortTarget::Key);
-    let filtered = r.min_mod_revision != 0
-        || r.max_mod_revision != 0
-        || r.min_create_revision != 0
-        || r.max_create_revision != 0;
+    let filtered =
+        r.min_mod_revision != 0 || r.max_mod_revision != 0 || r.min_create_revision != 0 || r.max_create_revision != 0;
     let mut fetch = if r.limit > 0 { r.limit as usize + 1 } else { 0 };
     if sort_order != SortOrder::None || filtered {
         fetch = 0;
     }
-    let rr = view.range(
-        &KeyRange::new(&r.key, &r.range_end),
-        r.revision,
-        fetch,
-        r.count_only,
-    )?;
+    let rr = view.range(&KeyRange::new(&r.key, &r.range_end), r.revision, fetch, r.count_only)?;
     let mut kvs = rr.kvs;
     if filtered {
         kvs.retain(|kv| {
@@ -216,25 +191,19 @@ fn fill_path(view: &dyn ReadView, t: &TxnRequest, path: &mut Vec<bool>) -> Resul
 }
 
 pub fn is_read_only(t: &TxnRequest) -> bool {
-    t.success
-        .iter()
-        .chain(t.failure.iter())
-        .all(|op| match &op.request {
-            Some(Request::RequestRange(_)) | None => true,
-            Some(Request::RequestTxn(n)) => is_read_only(n),
-            _ => false,
-        })
+    t.success.iter().chain(t.failure.iter()).all(|op| match &op.request {
+        Some(Request::RequestRange(_)) | None => true,
+        Some(Request::RequestTxn(n)) => is_read_only(n),
+        _ => false,
+    })
 }
 
 pub fn has_puts(t: &TxnRequest) -> bool {
-    t.success
-        .iter()
-        .chain(t.failure.iter())
-        .any(|op| match &op.request {
-            Some(Request::RequestPut(_)) => true,
-            Some(Request::RequestTxn(n)) => has_puts(n),
-            _ => false,
-        })
+    t.success.iter().chain(t.failure.iter()).any(|op| match &op.request {
+        Some(Request::RequestPut(_)) => true,
+        Some(Request::RequestTxn(n)) => has_puts(n),
+        _ => false,
+    })
 }
 
 /// Checks every op on the chosen path before anything runs: puts name live leases and
@@ -288,11 +257,7 @@ pub fn put(t: &mut WriteTxn<'_>, p: &PutRequest) -> Result<PutResponse> {
     let (value, lease) = if p.ignore_value || p.ignore_lease {
         let prev = t.get(&p.key)?.ok_or(Error::KeyNotFound)?;
         (
-            if p.ignore_value {
-                prev.value
-            } else {
-                p.value.clone()
-            },
+            if p.ignore_value { prev.value } else { p.value.clone() },
             if p.ignore_lease { prev.lease } else { p.lease },
         )
     } else {
@@ -317,12 +282,7 @@ pub fn delete_range(t: &mut WriteTxn<'_>, d: &DeleteRangeRequest) -> Result<Dele
 
 /// Runs the ops of a txn along `path` in a write txn (or a read-only view: then only
 /// ranges may appear).
-pub fn run_txn(
-    t: &mut WriteTxn<'_>,
-    req: &TxnRequest,
-    path: &[bool],
-    pos: &mut usize,
-) -> Result<TxnResponse> {
+pub fn run_txn(t: &mut WriteTxn<'_>, req: &TxnRequest, path: &[bool], pos: &mut usize) -> Result<TxnResponse> {
     let ok = path.get(*pos).copied().unwrap_or(false);
     *pos += 1;
     let mut responses = Vec::new();
@@ -330,17 +290,11 @@ pub fn run_txn(
         let resp = match &op.request {
             Some(Request::RequestRange(r)) => response_op::Response::ResponseRange(range(&*t, r)?),
             Some(Request::RequestPut(p)) => response_op::Response::ResponsePut(put(t, p)?),
-            Some(Request::RequestDeleteRange(d)) => {
-                response_op::Response::ResponseDeleteRange(delete_range(t, d)?)
-            }
-            Some(Request::RequestTxn(n)) => {
-                response_op::Response::ResponseTxn(run_txn(t, n, path, pos)?)
-            }
+            Some(Request::RequestDeleteRange(d)) => response_op::Response::ResponseDeleteRange(delete_range(t, d)?),
+            Some(Request::RequestTxn(n)) => response_op::Response::ResponseTxn(run_txn(t, n, path, pos)?),
             None => continue,
         };
-        responses.push(ResponseOp {
-            response: Some(resp),
-        });
+        responses.push(ResponseOp { response: Some(resp) });
     }
     Ok(TxnResponse {
         header: header(t.read_revision()),

@@ -3,10 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rocksdb::{
-    checkpoint::Checkpoint, ColumnFamilyDescriptor, DBRawIteratorWithThreadMode, Options,
-    WriteOptions, DB,
-};
+use rocksdb::{checkpoint::Checkpoint, ColumnFamilyDescriptor, DBRawIteratorWithThreadMode, Options, WriteOptions, DB};
 
 use super::{BackendError, Cf, Result};
 
@@ -114,10 +111,7 @@ impl Backend {
         let mut total: u64 = 0;
         for cf in Cf::ALL {
             if let Ok(h) = self.handle(cf) {
-                for prop in [
-                    "rocksdb.total-sst-files-size",
-                    "rocksdb.size-all-mem-tables",
-                ] {
+                for prop in ["rocksdb.total-sst-files-size", "rocksdb.size-all-mem-tables"] {
                     if let Ok(Some(v)) = self.db.property_int_value_cf(h, prop) {
                         total += v;
                     }
@@ -133,16 +127,10 @@ impl Backend {
         let mut total: u64 = 0;
         for cf in Cf::ALL {
             if let Ok(h) = self.handle(cf) {
-                if let Ok(Some(v)) = self
-                    .db
-                    .property_int_value_cf(h, "rocksdb.estimate-live-data-size")
-                {
+                if let Ok(Some(v)) = self.db.property_int_value_cf(h, "rocksdb.estimate-live-data-size") {
                     total += v;
                 }
-                if let Ok(Some(v)) = self
-                    .db
-                    .property_int_value_cf(h, "rocksdb.size-all-mem-tables")
-                {
+                if let Ok(Some(v)) = self.db.property_int_value_cf(h, "rocksdb.size-all-mem-tables") {
                     total += v;
                 }
             }

@@ -56,14 +56,8 @@ impl Lessor {
             let (Some(k), Some(v)) = (it.key(), it.value()) else {
                 break;
             };
-            let id = u64::from_be_bytes(
-                k.try_into()
-                    .map_err(|_| Error::Corrupt("lease id".into()))?,
-            ) as i64;
-            let ttl = i64::from_be_bytes(
-                v.try_into()
-                    .map_err(|_| Error::Corrupt("lease ttl".into()))?,
-            );
+            let id = u64::from_be_bytes(k.try_into().map_err(|_| Error::Corrupt("lease id".into()))?) as i64;
+            let ttl = i64::from_be_bytes(v.try_into().map_err(|_| Error::Corrupt("lease ttl".into()))?);
             leases.insert(
                 id,
                 Lease {
@@ -80,11 +74,7 @@ impl Lessor {
         while it.valid() {
             let Some(k) = it.key() else { break };
             if k.len() >= 8 {
-                let id = u64::from_be_bytes(
-                    k[..8]
-                        .try_into()
-                        .map_err(|_| Error::Corrupt("lease key".into()))?,
-                ) as i64;
+                let id = u64::from_be_bytes(k[..8].try_into().map_err(|_| Error::Corrupt("lease key".into()))?) as i64;
                 if let Some(l) = leases.get_mut(&id) {
                     l.keys.insert(k[8..].to_vec());
                 }

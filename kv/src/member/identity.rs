@@ -32,6 +32,38 @@ pub fn member_id(peer_urls: &[String], token: &str) -> u64 {
     u64::from_be_bytes(b)
 }
 
+/// The ID `member add` gives a new member: etcd mixes the time in, so re-adding the same URLs
+/// yields a new ID.
+pub fn new_member_id(peer_urls: &[String], token: &str) -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    member_id(peer_urls, &format!("{token}{now}"))
+}
+
+impl MemberInfo {
+    pub fn to_context(&self) -> proto::kvpeerpb::MemberContext {
+        proto::kvpeerpb::MemberContext {
+            id: self.id,
+            name: self.name.clone(),
+            peer_urls: self.peer_urls.clone(),
+            client_urls: self.client_urls.clone(),
+            is_learner: self.is_learner,
+        }
+    }
+
+    pub fn from_context(c: proto::kvpeerpb::MemberContext) -> MemberInfo {
+        MemberInfo {
+            id: c.id,
+            name: c.name,
+            peer_urls: c.peer_urls,
+            client_urls: c.client_urls,
+            is_learner: c.is_learner,
+        }
+    }
+}
+
 pub fn cluster_id(member_ids: &[u64]) -> u64 {
     let mut ids = member_ids.to_vec();
     ids.sort_unstable();

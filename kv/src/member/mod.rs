@@ -123,15 +123,50 @@ impl Member {
         }
     }
 
+    /// Puts a membership change through raft and waits until this member applied it.
+    pub async fn propose_conf_change(&self, mut cc: raft_node::eraftpb::ConfChange) -> Result<()> {
+        let id = self.idgen.next();
+        cc.id = id;
+        let applied = self.wait.register(id);
+        let dropped = match self.raft.propose_conf_change(cc) {
+            Ok(d) => d,
+            Err(e) => {
+                self.wait.cancel(id);
+                return Err(raft_err(e));
+            }
+        };
+        let outcome = tokio::time::timeout(self.request_timeout(), async move {
+            tokio::pin!(applied);
+            tokio::select! {
+                r = &mut applied => r.map_err(|_| Error::Stopped)?,
+                d = dropped => match d {
+                    Ok(e) => Err(raft_err(e)),
+                    Err(_) => applied.await.map_err(|_| Error::Stopped)?,
+                },
+            }
+        })
+        .await;
+        match outcome {
+            Ok(r) => r.map(|_| ()),
+            Err(_) => {
+                self.wait.cancel(id);
+                Err(Error::Timeout)
+            }
+        }
+    }
+
+    /// Whether this member is a learner (learners serve only serializable reads and status).
+    pub fn is_learner(&self) -> bool {
+        self.raft.status().learners.contains(&self.id)
+    }
+
     /// Waits until this member has applied everything committed when the read arrived:
     /// after it, a read of the local state is linearizable.
     pub async fn linearizable_barrier(&self) -> Result<()> {
         let fut = async {
             let index = self.raft.read_index().await.map_err(raft_err)?;
             let mut rx = self.applied.clone();
-            rx.wait_for(|a| *a >= index)
-                .await
-                .map_err(|_| Error::Stopped)?;
+            rx.wait_for(|a| *a >= index).await.map_err(|_| Error::Stopped)?;
             Ok(())
         };
         tokio::time::timeout(self.request_timeout(), fut)

@@ -16,12 +16,7 @@ fn storage_err(e: impl std::fmt::Display) -> raft_node::Error {
 }
 
 impl LogPersist for WalPersist {
-    fn save(
-        &mut self,
-        hs: &HardState,
-        entries: &[Entry],
-        _must_sync: bool,
-    ) -> raft_node::Result<()> {
+    fn save(&mut self, hs: &HardState, entries: &[Entry], _must_sync: bool) -> raft_node::Result<()> {
         // The WAL decides itself (raft's MustSync rule) whether this save needs an fsync.
         self.wal.save(hs, entries).map_err(storage_err)
     }
@@ -42,9 +37,7 @@ impl LogPersist for WalPersist {
     fn release_to(&mut self, index: u64) -> raft_node::Result<()> {
         self.wal.release_to(index).map_err(storage_err)?;
         if self.max_snapshots > 0 {
-            self.snapshotter
-                .purge(self.max_snapshots)
-                .map_err(storage_err)?;
+            self.snapshotter.purge(self.max_snapshots).map_err(storage_err)?;
         }
         Ok(())
     }

@@ -47,8 +47,7 @@ fn save_members(backend: &Backend, members: &[MemberInfo]) -> anyhow::Result<()>
 
 /// Starts the member; returns once raft runs and the apply loop is live.
 pub async fn start(cfg: Config, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Member>> {
-    std::fs::create_dir_all(&cfg.snap_dir)
-        .with_context(|| format!("cannot create {}", cfg.snap_dir.display()))?;
+    std::fs::create_dir_all(&cfg.snap_dir).with_context(|| format!("cannot create {}", cfg.snap_dir.display()))?;
     let backend = Arc::new(Backend::open(&cfg.snap_dir.join("db")).context("open backend")?);
     let store = Arc::new(KvStore::open(backend.clone())?);
     let lessor = Arc::new(Lessor::recover(&backend, cfg.min_lease_ttl())?);
@@ -97,53 +96,82 @@ pub async fn start(cfg: Config, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Mem
     } else {
         cfg.validate_bootstrap()?;
         if !cfg.new_cluster {
-            bail!("joining an existing cluster (--initial-cluster-state existing) needs a multi-member build");
+            // Joining: the cluster (and our ID, added by `member add`) comes from a peer.
+            let (cid, members) = fetch_cluster(&cfg).await?;
+            let mut mine = cfg.advertise_peer_urls.clone();
+            mine.sort();
+            let me = members
+                .iter()
+                .find(|m| {
+                    let mut u = m.peer_urls.clone();
+                    u.sort();
+                    u == mine
+                })
+                .map(|m| m.id)
+                .with_context(|| {
+                    format!(
+                        "no member with peer URLs {} in the cluster: add it with `member add` first",
+                        mine.join(",")
+                    )
+                })?;
+            let meta = Metadata {
+                node_id: me,
+                cluster_id: cid,
+            };
+            if let Some(parent) = cfg.wal_dir.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            let wal = Wal::create(&cfg.wal_dir, &meta.encode_to_vec(), wal_opts)
+                .with_context(|| format!("create WAL in {}", cfg.wal_dir.display()))?;
+            save_members(&backend, &members)?;
+            tracing::info!(member_id = %format!("{me:x}"), cluster_id = %format!("{cid:x}"), "joining an existing cluster");
+            (wal, Restored::default(), me, cid, members)
+        } else {
+            let members = initial_members(
+                &cfg.initial_cluster,
+                &cfg.cluster_token,
+                &cfg.name,
+                &cfg.advertise_client_urls,
+            );
+            let me = members
+                .iter()
+                .find(|m| m.name == cfg.name)
+                .map(|m| m.id)
+                .context("local member missing from the initial cluster")?;
+            let ids: Vec<u64> = members.iter().map(|m| m.id).collect();
+            let cid = cluster_id(&ids);
+            let meta = Metadata {
+                node_id: me,
+                cluster_id: cid,
+            };
+            if let Some(parent) = cfg.wal_dir.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            let mut wal = Wal::create(&cfg.wal_dir, &meta.encode_to_vec(), wal_opts)
+                .with_context(|| format!("create WAL in {}", cfg.wal_dir.display()))?;
+            let (hs, entries) = raft_node::bootstrap_entries(&ids);
+            wal.save(&hs, &entries)?;
+            save_members(&backend, &members)?;
+            tracing::info!(member_id = %format!("{me:x}"), cluster_id = %format!("{cid:x}"), "bootstrapped a new cluster");
+            (
+                wal,
+                Restored {
+                    snapshot: None,
+                    hard_state: hs,
+                    entries,
+                },
+                me,
+                cid,
+                members,
+            )
         }
-        let members = initial_members(
-            &cfg.initial_cluster,
-            &cfg.cluster_token,
-            &cfg.name,
-            &cfg.advertise_client_urls,
-        );
-        let me = members
-            .iter()
-            .find(|m| m.name == cfg.name)
-            .map(|m| m.id)
-            .context("local member missing from the initial cluster")?;
-        let ids: Vec<u64> = members.iter().map(|m| m.id).collect();
-        let cid = cluster_id(&ids);
-        let meta = Metadata {
-            node_id: me,
-            cluster_id: cid,
-        };
-        if let Some(parent) = cfg.wal_dir.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        let mut wal = Wal::create(&cfg.wal_dir, &meta.encode_to_vec(), wal_opts)
-            .with_context(|| format!("create WAL in {}", cfg.wal_dir.display()))?;
-        let (hs, entries) = raft_node::bootstrap_entries(&ids);
-        wal.save(&hs, &entries)?;
-        save_members(&backend, &members)?;
-        tracing::info!(member_id = %format!("{me:x}"), cluster_id = %format!("{cid:x}"), "bootstrapped a new cluster");
-        (
-            wal,
-            Restored {
-                snapshot: None,
-                hard_state: hs,
-                entries,
-            },
-            me,
-            cid,
-            members,
-        )
     };
     {
         let m = metrics.clone();
         wal.set_fsync_observer(Box::new(move |d| m.wal_fsync.observe(d.as_secs_f64())));
     }
 
-    let transport =
-        raft_node::transport::Transport::new(cid, id, tokio::runtime::Handle::current());
+    let transport = raft_node::transport::Transport::new(cid, id, tokio::runtime::Handle::current());
     for m in &members {
         transport.add_peer(m.id, m.peer_urls.clone());
     }
@@ -186,12 +214,15 @@ pub async fn start(cfg: Config, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Mem
     )
     .context("start raft")?;
     transport.attach(raft.clone());
+    let members = Arc::new(parking_lot::RwLock::new(members));
+    let for_peers = members.clone();
+    let members_fn: raft_node::transport::MembersFn =
+        Arc::new(move || for_peers.read().iter().map(|m| m.to_context()).collect());
     serve_peers(
         &cfg,
-        raft_node::transport::PeerService::new(cid, id, raft.clone()),
+        raft_node::transport::PeerService::new(cid, id, raft.clone(), members_fn),
     )
     .await?;
-    let members = Arc::new(parking_lot::RwLock::new(members));
 
     let applier = Applier {
         store: store.clone(),
@@ -201,6 +232,8 @@ pub async fn start(cfg: Config, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Mem
         quota: cfg.quota_bytes,
         member_id: id,
         members: members.clone(),
+        transport: transport.clone(),
+        removed: Default::default(),
     };
     spawn_apply_loop(
         applier,
@@ -230,6 +263,45 @@ pub async fn start(cfg: Config, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Mem
     spawn_background(member.clone());
     spawn_publish(member.clone());
     Ok(member)
+}
+
+/// Asks the other members named in `--initial-cluster` for the cluster's ID and members.
+async fn fetch_cluster(cfg: &Config) -> anyhow::Result<(u64, Vec<MemberInfo>)> {
+    let mut last_err = String::from("no other member in --initial-cluster");
+    for m in cfg.initial_cluster.iter().filter(|m| m.name != cfg.name) {
+        for url in &m.peer_urls {
+            let ep = match tonic::transport::Endpoint::from_shared(url.clone()) {
+                Ok(ep) => ep
+                    .connect_timeout(Duration::from_secs(2))
+                    .timeout(Duration::from_secs(5)),
+                Err(e) => {
+                    last_err = format!("{url}: {e}");
+                    continue;
+                }
+            };
+            let ch = match ep.connect().await {
+                Ok(ch) => ch,
+                Err(e) => {
+                    last_err = format!("{url}: {e}");
+                    continue;
+                }
+            };
+            match proto::kvpeerpb::peer_client::PeerClient::new(ch)
+                .members(proto::kvpeerpb::MembersRequest {})
+                .await
+            {
+                Ok(r) => {
+                    let r = r.into_inner();
+                    return Ok((
+                        r.cluster_id,
+                        r.members.into_iter().map(MemberInfo::from_context).collect(),
+                    ));
+                }
+                Err(e) => last_err = format!("{url}: {}", e.message()),
+            }
+        }
+    }
+    bail!("cannot get the cluster's members from any peer in --initial-cluster ({last_err})")
 }
 
 /// Serves the peer port (raft traffic between members).
@@ -291,28 +363,30 @@ fn spawn_apply_loop(
     applied_tx: watch::Sender<u64>,
     metrics: Arc<Metrics>,
 ) -> anyhow::Result<()> {
-    std::thread::Builder::new()
-        .name("apply".into())
-        .spawn(move || {
-            while let Some(batch) = rx.blocking_recv() {
-                let Some(last) = batch.last().map(|c| c.index) else {
-                    continue;
-                };
-                metrics.proposals_committed.set(last as i64);
-                for c in &batch {
-                    let started = std::time::Instant::now();
-                    if let Some((id, outcome)) = applier.apply(c) {
-                        metrics
-                            .backend_commit
-                            .observe(started.elapsed().as_secs_f64());
-                        wait.trigger(id, outcome);
-                    }
-                    applied_index.store(c.index, Ordering::Release);
+    std::thread::Builder::new().name("apply".into()).spawn(move || {
+        while let Some(batch) = rx.blocking_recv() {
+            let Some(last) = batch.last().map(|c| c.index) else {
+                continue;
+            };
+            metrics.proposals_committed.set(last as i64);
+            for c in &batch {
+                let started = std::time::Instant::now();
+                if let Some((id, outcome)) = applier.apply(c) {
+                    metrics.backend_commit.observe(started.elapsed().as_secs_f64());
+                    wait.trigger(id, outcome);
                 }
-                metrics.proposals_applied.set(last as i64);
-                let _ = applied_tx.send(last);
+                if applier.removed.load(Ordering::Acquire) {
+                    // As etcd: a removed member stops serving (after answering its caller).
+                    std::thread::sleep(Duration::from_millis(300));
+                    eprintln!("kv: the member has been permanently removed from the cluster");
+                    std::process::exit(1);
+                }
+                applied_index.store(c.index, Ordering::Release);
             }
-        })?;
+            metrics.proposals_applied.set(last as i64);
+            let _ = applied_tx.send(last);
+        }
+    })?;
     Ok(())
 }
 
@@ -354,10 +428,7 @@ fn spawn_background(m: Arc<Member>) {
     // Periodic progress notifications for watchers that asked for them.
     let pm = m.clone();
     tokio::spawn(async move {
-        let every = pm
-            .cfg
-            .progress_notify_interval
-            .max(Duration::from_millis(100));
+        let every = pm.cfg.progress_notify_interval.max(Duration::from_millis(100));
         let mut tick = tokio::time::interval(every);
         tick.tick().await;
         loop {
@@ -377,9 +448,7 @@ fn spawn_background(m: Arc<Member>) {
             gm.metrics.is_leader.set(st.is_leader as i64);
             gm.metrics.leader_changes.set(st.leader_changes as i64);
             gm.metrics.db_size.set(gm.store.backend().size());
-            gm.metrics
-                .db_size_in_use
-                .set(gm.store.backend().size_in_use());
+            gm.metrics.db_size_in_use.set(gm.store.backend().size_in_use());
             gm.metrics.watchers.set(gm.hub.watcher_count() as i64);
         }
     });
@@ -420,12 +489,7 @@ async fn auto_compact(m: Arc<Member>) {
         let target = match keep {
             Keep::Revisions(n) => rev - n,
             Keep::Time(d) => {
-                while seen.len() > 1
-                    && seen
-                        .get(1)
-                        .map(|(t, _)| now.duration_since(*t) >= d)
-                        .unwrap_or(false)
-                {
+                while seen.len() > 1 && seen.get(1).map(|(t, _)| now.duration_since(*t) >= d).unwrap_or(false) {
                     seen.pop_front();
                 }
                 match seen.front() {

@@ -22,11 +22,7 @@ impl KvStore {
         if rev > self.current_revision() {
             return Err(Error::FutureRev);
         }
-        let mut from = keys::rev_key(Revision {
-            main: prev + 1,
-            sub: 0,
-        })
-        .to_vec();
+        let mut from = keys::rev_key(Revision { main: prev + 1, sub: 0 }).to_vec();
         loop {
             let mut touched = BTreeSet::new();
             let mut next_from = None;
@@ -35,14 +31,11 @@ impl KvStore {
                 it.seek(&from);
                 while it.valid() {
                     let k = it.key().ok_or_else(|| Error::Corrupt("rev key".into()))?;
-                    let r =
-                        keys::decode_rev_key(k).ok_or_else(|| Error::Corrupt("rev key".into()))?;
+                    let r = keys::decode_rev_key(k).ok_or_else(|| Error::Corrupt("rev key".into()))?;
                     if r.main > rev {
                         break;
                     }
-                    let v = it
-                        .value()
-                        .ok_or_else(|| Error::Corrupt("rev value".into()))?;
+                    let v = it.value().ok_or_else(|| Error::Corrupt("rev value".into()))?;
                     if let Some((_, key)) = v.split_first() {
                         touched.insert(key.to_vec());
                     }
@@ -68,11 +61,7 @@ impl KvStore {
             }
         }
         let mut b = Batch::default();
-        b.put(
-            Cf::Meta,
-            META_COMPACT_REV,
-            (rev as u64).to_be_bytes().to_vec(),
-        );
+        b.put(Cf::Meta, META_COMPACT_REV, (rev as u64).to_be_bytes().to_vec());
         put_meta_index(&mut b, index, term);
         self.backend.write(b)?;
         self.compacted.store(rev, Ordering::Release);
@@ -138,11 +127,7 @@ mod tests {
         it.seek_to_first();
         let mut revs = Vec::new();
         while it.valid() {
-            revs.push(
-                keys::decode_rev_key(it.key().expect("key"))
-                    .expect("rev")
-                    .main,
-            );
+            revs.push(keys::decode_rev_key(it.key().expect("key")).expect("rev").main);
             it.next();
         }
         assert_eq!(revs, vec![3, 6]);

@@ -9,11 +9,7 @@ use crate::error::{Error, Result};
 impl KvStore {
     /// Returns (hash, hashed revision, compact revision).
     pub fn hash_kv(&self, rev: i64) -> Result<(u32, i64, i64)> {
-        let rev = if rev <= 0 {
-            self.current_revision()
-        } else {
-            rev
-        };
+        let rev = if rev <= 0 { self.current_revision() } else { rev };
         if rev > self.current_revision() {
             return Err(Error::FutureRev);
         }
@@ -30,19 +26,13 @@ impl KvStore {
             if r.main > rev {
                 break;
             }
-            let v = it
-                .value()
-                .ok_or_else(|| Error::Corrupt("rev value".into()))?;
-            let (flag, key) = v
-                .split_first()
-                .ok_or_else(|| Error::Corrupt("rev value".into()))?;
+            let v = it.value().ok_or_else(|| Error::Corrupt("rev value".into()))?;
+            let (flag, key) = v.split_first().ok_or_else(|| Error::Corrupt("rev value".into()))?;
             let tomb = *flag == keys::TOMBSTONE;
             let stored = self
                 .backend
                 .get(Cf::Key, &keys::version_key(key, r))?
-                .ok_or_else(|| {
-                    Error::Corrupt(format!("revision {} {} has no version", r.main, r.sub))
-                })?;
+                .ok_or_else(|| Error::Corrupt(format!("revision {} {} has no version", r.main, r.sub)))?;
             crc = crc32c::crc32c_append(crc, &keys::etcd_rev_bytes(r, tomb));
             crc = crc32c::crc32c_append(crc, stored.get(1..).unwrap_or_default());
             it.next();

@@ -17,13 +17,7 @@ pub struct HistoryEvent {
 impl KvStore {
     /// Events with main revision in `[from, to]`, at most about `max` of them (a revision is
     /// never split: the last one is always complete).
-    pub fn history(
-        &self,
-        from: i64,
-        to: i64,
-        with_prev: bool,
-        max: usize,
-    ) -> Result<Vec<HistoryEvent>> {
+    pub fn history(&self, from: i64, to: i64, with_prev: bool, max: usize) -> Result<Vec<HistoryEvent>> {
         if from < self.compact_revision() {
             return Err(Error::Compacted);
         }
@@ -41,12 +35,8 @@ impl KvStore {
                 break;
             }
             last_main = r.main;
-            let v = it
-                .value()
-                .ok_or_else(|| Error::Corrupt("rev value".into()))?;
-            let (_, key) = v
-                .split_first()
-                .ok_or_else(|| Error::Corrupt("rev value".into()))?;
+            let v = it.value().ok_or_else(|| Error::Corrupt("rev value".into()))?;
+            let (_, key) = v.split_first().ok_or_else(|| Error::Corrupt("rev value".into()))?;
             out.push(HistoryEvent {
                 rev: r,
                 event: self.event_at(key, r, with_prev)?,
@@ -61,9 +51,7 @@ impl KvStore {
         let mut it = self.backend.iter(Cf::Key)?;
         it.seek(&keys::version_key(key, r));
         let raw = match (it.valid(), it.key()) {
-            (true, Some(k)) if keys::decode_version_key(k) == Some((key.to_vec(), r)) => {
-                it.value().map(|v| v.to_vec())
-            }
+            (true, Some(k)) if keys::decode_version_key(k) == Some((key.to_vec(), r)) => it.value().map(|v| v.to_vec()),
             _ => None,
         }
         .ok_or_else(|| Error::Corrupt(format!("revision {} {} has no version", r.main, r.sub)))?;
@@ -114,17 +102,11 @@ mod tests {
         assert_eq!(h.len(), 2);
         let e0 = &h[0].event;
         assert_eq!(e0.kv.as_ref().map(|k| k.value.clone()), Some(b"2".to_vec()));
-        assert_eq!(
-            e0.prev_kv.as_ref().map(|k| k.value.clone()),
-            Some(b"1".to_vec())
-        );
+        assert_eq!(e0.prev_kv.as_ref().map(|k| k.value.clone()), Some(b"1".to_vec()));
         let e1 = &h[1].event;
         assert_eq!(e1.r#type, 1);
         assert_eq!(e1.kv.as_ref().map(|k| k.mod_revision), Some(4));
-        assert_eq!(
-            e1.prev_kv.as_ref().map(|k| k.value.clone()),
-            Some(b"2".to_vec())
-        );
+        assert_eq!(e1.prev_kv.as_ref().map(|k| k.value.clone()), Some(b"2".to_vec()));
         assert_eq!(s.history(2, 4, false, 1).expect("history").len(), 1);
     }
 }

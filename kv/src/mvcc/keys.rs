@@ -135,16 +135,7 @@ mod tests {
             assert!(a.1 < b.1 || (a.1 == b.1 && a.2 > b.2), "{a:?} before {b:?}");
         }
         for k in &keys {
-            assert!(
-                key_start(k)
-                    <= version_key(
-                        k,
-                        Revision {
-                            main: i64::MAX,
-                            sub: 0
-                        }
-                    )
-            );
+            assert!(key_start(k) <= version_key(k, Revision { main: i64::MAX, sub: 0 }));
             assert!(key_after(k) > version_key(k, Revision { main: 0, sub: 0 }));
         }
         assert!(key_after(b"a") < key_start(b"a\0"));

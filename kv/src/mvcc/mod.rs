@@ -204,11 +204,7 @@ impl KvStore {
 }
 
 fn put_meta_index(b: &mut crate::backend::Batch, index: u64, term: u64) {
-    b.put(
-        Cf::Meta,
-        META_CONSISTENT_INDEX,
-        index.to_be_bytes().to_vec(),
-    );
+    b.put(Cf::Meta, META_CONSISTENT_INDEX, index.to_be_bytes().to_vec());
     b.put(Cf::Meta, META_TERM, term.to_be_bytes().to_vec());
 }
 

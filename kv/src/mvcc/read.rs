@@ -21,13 +21,7 @@ pub struct RangeResult {
 impl KvStore {
     /// Reads `range` at `rev` (≤ 0 = latest). `limit == 0` means no limit; with
     /// `count_only` no values are decoded.
-    pub fn range(
-        &self,
-        range: &KeyRange,
-        rev: i64,
-        limit: usize,
-        count_only: bool,
-    ) -> Result<RangeResult> {
+    pub fn range(&self, range: &KeyRange, rev: i64, limit: usize, count_only: bool) -> Result<RangeResult> {
         let rev = self.resolve_rev(rev)?;
         let mut out = RangeResult {
             rev,
@@ -49,12 +43,7 @@ impl KvStore {
 
     /// Visits, in key order, each key of `range` that has a version at or below `rev`:
     /// `f(is_live, raw_value)`.
-    pub(crate) fn scan(
-        &self,
-        range: &KeyRange,
-        rev: i64,
-        mut f: impl FnMut(bool, &[u8]) -> Result<()>,
-    ) -> Result<()> {
+    pub(crate) fn scan(&self, range: &KeyRange, rev: i64, mut f: impl FnMut(bool, &[u8]) -> Result<()>) -> Result<()> {
         let mut it = self.backend.iter(Cf::Key)?;
         let mut seek = keys::key_start(range.start());
         let latest = rev >= self.current_revision();
@@ -99,9 +88,7 @@ impl KvStore {
         ));
         match current_version(&it)? {
             Some((k, _)) if k == key => {
-                let raw = it
-                    .value()
-                    .ok_or_else(|| Error::Corrupt("iterator value".into()))?;
+                let raw = it.value().ok_or_else(|| Error::Corrupt("iterator value".into()))?;
                 let (tomb, kv) = decode_value(raw)?;
                 Ok(if tomb { None } else { Some(kv) })
             }
@@ -115,18 +102,14 @@ fn current_version(it: &RawIter<'_>) -> Result<Option<(Vec<u8>, Revision)>> {
         it.status()?;
         return Ok(None);
     }
-    let k = it
-        .key()
-        .ok_or_else(|| Error::Corrupt("iterator key".into()))?;
+    let k = it.key().ok_or_else(|| Error::Corrupt("iterator key".into()))?;
     keys::decode_version_key(k)
         .map(Some)
         .ok_or_else(|| Error::Corrupt(format!("bad version key {k:?}")))
 }
 
 fn visit(it: &RawIter<'_>, f: &mut impl FnMut(bool, &[u8]) -> Result<()>) -> Result<()> {
-    let raw = it
-        .value()
-        .ok_or_else(|| Error::Corrupt("iterator value".into()))?;
+    let raw = it.value().ok_or_else(|| Error::Corrupt("iterator value".into()))?;
     let live = raw.first() == Some(&keys::PUT);
     f(live, raw)
 }
@@ -171,22 +154,14 @@ mod tests {
         for k in ["a", "a\0", "ab", "b", "c"] {
             put(&s, k, "v");
         }
-        let r = s
-            .range(&KeyRange::new(b"a", b"b"), 0, 2, false)
-            .expect("range");
+        let r = s.range(&KeyRange::new(b"a", b"b"), 0, 2, false).expect("range");
         assert_eq!(keys_of(&r), vec!["a", "a\0"]);
         assert_eq!(r.count, 3);
-        let r = s
-            .range(&KeyRange::new(b"a", b""), 0, 0, false)
-            .expect("range");
+        let r = s.range(&KeyRange::new(b"a", b""), 0, 0, false).expect("range");
         assert_eq!(keys_of(&r), vec!["a"]);
-        let r = s
-            .range(&KeyRange::new(b"b", b"\0"), 0, 0, true)
-            .expect("range");
+        let r = s.range(&KeyRange::new(b"b", b"\0"), 0, 0, true).expect("range");
         assert_eq!((r.count, r.kvs.len()), (2, 0));
-        let r = s
-            .range(&KeyRange::new(b"zz", b""), 0, 0, false)
-            .expect("range");
+        let r = s.range(&KeyRange::new(b"zz", b""), 0, 0, false).expect("range");
         assert_eq!(r.count, 0);
     }
 }

@@ -84,25 +84,16 @@ impl<'a> WriteTxn<'a> {
     }
 
     /// A read inside the transaction. `rev ≤ 0` reads the transaction's own view.
-    pub fn range(
-        &self,
-        range: &KeyRange,
-        rev: i64,
-        limit: usize,
-        count_only: bool,
-    ) -> Result<RangeResult> {
+    pub fn range(&self, range: &KeyRange, rev: i64, limit: usize, count_only: bool) -> Result<RangeResult> {
         let own = self.read_revision();
         if rev > own {
             return Err(Error::FutureRev);
         }
         let touches = self.overlay.keys().any(|k| range.contains(k));
         if (rev > 0 && rev < self.rev) || !touches {
-            let mut r = self.store.range(
-                range,
-                if rev > 0 { rev } else { self.rev - 1 },
-                limit,
-                count_only,
-            )?;
+            let mut r = self
+                .store
+                .range(range, if rev > 0 { rev } else { self.rev - 1 }, limit, count_only)?;
             if rev <= 0 {
                 r.rev = own;
             }
@@ -113,11 +104,7 @@ impl<'a> WriteTxn<'a> {
         }
         // Merge the stored keys with this transaction's writes.
         let base = self.store.range(range, self.rev - 1, 0, false)?;
-        let mut merged: BTreeMap<Vec<u8>, KeyValue> = base
-            .kvs
-            .into_iter()
-            .map(|kv| (kv.key.clone(), kv))
-            .collect();
+        let mut merged: BTreeMap<Vec<u8>, KeyValue> = base.kvs.into_iter().map(|kv| (kv.key.clone(), kv)).collect();
         for (k, v) in self.overlay.range(range.start().to_vec()..) {
             if range.is_past(k) {
                 break;
@@ -141,11 +128,7 @@ impl<'a> WriteTxn<'a> {
             let take = if limit == 0 { count } else { limit.min(count) };
             merged.into_values().take(take).collect()
         };
-        Ok(RangeResult {
-            kvs,
-            count,
-            rev: own,
-        })
+        Ok(RangeResult { kvs, count, rev: own })
     }
 
     /// Puts `value` at `key` with `lease` (0 = none); returns the previous version.
@@ -180,8 +163,7 @@ impl<'a> WriteTxn<'a> {
             self.batch.delete(Cf::LeaseKeys, lease_key(prev_lease, key));
         }
         if lease != 0 {
-            self.batch
-                .put(Cf::LeaseKeys, lease_key(lease, key), Vec::new());
+            self.batch.put(Cf::LeaseKeys, lease_key(lease, key), Vec::new());
         }
         self.sub += 1;
         self.overlay.insert(key.to_vec(), Some(kv.clone()));
@@ -221,8 +203,7 @@ impl<'a> WriteTxn<'a> {
         rv.extend_from_slice(&key);
         self.batch.put(Cf::Rev, keys::rev_key(rev).to_vec(), rv);
         if prev.lease != 0 {
-            self.batch
-                .delete(Cf::LeaseKeys, lease_key(prev.lease, &key));
+            self.batch.delete(Cf::LeaseKeys, lease_key(prev.lease, &key));
         }
         self.sub += 1;
         self.overlay.insert(key.clone(), None);
@@ -245,11 +226,8 @@ impl<'a> WriteTxn<'a> {
         let rev = if self.changes.is_empty() {
             self.rev - 1
         } else {
-            self.batch.put(
-                Cf::Meta,
-                META_CURRENT_REV,
-                (self.rev as u64).to_be_bytes().to_vec(),
-            );
+            self.batch
+                .put(Cf::Meta, META_CURRENT_REV, (self.rev as u64).to_be_bytes().to_vec());
             self.rev
         };
         self.store.backend.write(self.batch)?;
@@ -272,9 +250,7 @@ mod tests {
         t.put(b"a", b"1", 0).expect("put");
         t.put(b"b", b"1", 0).expect("put");
         // Reads inside see the txn's own writes.
-        let r = t
-            .range(&KeyRange::new(b"a", b"c"), 0, 0, false)
-            .expect("range");
+        let r = t.range(&KeyRange::new(b"a", b"c"), 0, 0, false).expect("range");
         assert_eq!(r.count, 2);
         assert_eq!(r.rev, 3);
         let gone = t.delete_range(&KeyRange::new(b"a", b"")).expect("delete");
@@ -285,14 +261,9 @@ mod tests {
         assert_eq!(changes.len(), 3);
         assert!(changes[2].deleted);
         assert_eq!(changes[2].kv.mod_revision, 3);
-        assert_eq!(
-            changes[2].prev.as_ref().map(|p| p.value.clone()),
-            Some(b"1".to_vec())
-        );
+        assert_eq!(changes[2].prev.as_ref().map(|p| p.value.clone()), Some(b"1".to_vec()));
         assert_eq!(s.consistent_index(), 10);
-        let r = s
-            .range(&KeyRange::new(b"\0", b"\0"), 0, 0, false)
-            .expect("range");
+        let r = s.range(&KeyRange::new(b"\0", b"\0"), 0, 0, false).expect("range");
         assert_eq!(r.kvs.len(), 1);
         assert_eq!(r.kvs[0].key, b"b");
     }
@@ -307,10 +278,7 @@ mod tests {
         assert_eq!(s.current_revision(), 3);
         del(&s, "k", "");
         put(&s, "k", "3");
-        let kv = s
-            .get_at(b"k", s.current_revision())
-            .expect("get")
-            .expect("live");
+        let kv = s.get_at(b"k", s.current_revision()).expect("get").expect("live");
         assert_eq!((kv.version, kv.create_revision, kv.mod_revision), (1, 5, 5));
     }
 }

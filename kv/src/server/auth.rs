@@ -16,10 +16,7 @@ const NOT_YET: &str = "etcdserver: authentication is not supported by this build
 
 #[tonic::async_trait]
 impl Auth for AuthService {
-    async fn auth_status(
-        &self,
-        _r: Request<AuthStatusRequest>,
-    ) -> Result<Response<AuthStatusResponse>, Status> {
+    async fn auth_status(&self, _r: Request<AuthStatusRequest>) -> Result<Response<AuthStatusResponse>, Status> {
         Ok(Response::new(AuthStatusResponse {
             header: Some(self.member.header(self.member.store.current_revision())),
             enabled: false,
@@ -27,45 +24,27 @@ impl Auth for AuthService {
         }))
     }
 
-    async fn auth_enable(
-        &self,
-        _r: Request<AuthEnableRequest>,
-    ) -> Result<Response<AuthEnableResponse>, Status> {
+    async fn auth_enable(&self, _r: Request<AuthEnableRequest>) -> Result<Response<AuthEnableResponse>, Status> {
         Err(Status::unimplemented(NOT_YET))
     }
 
-    async fn auth_disable(
-        &self,
-        _r: Request<AuthDisableRequest>,
-    ) -> Result<Response<AuthDisableResponse>, Status> {
+    async fn auth_disable(&self, _r: Request<AuthDisableRequest>) -> Result<Response<AuthDisableResponse>, Status> {
         Err(Status::unimplemented(NOT_YET))
     }
 
-    async fn authenticate(
-        &self,
-        _r: Request<AuthenticateRequest>,
-    ) -> Result<Response<AuthenticateResponse>, Status> {
+    async fn authenticate(&self, _r: Request<AuthenticateRequest>) -> Result<Response<AuthenticateResponse>, Status> {
         Err(Status::unimplemented(NOT_YET))
     }
 
-    async fn user_add(
-        &self,
-        _r: Request<AuthUserAddRequest>,
-    ) -> Result<Response<AuthUserAddResponse>, Status> {
+    async fn user_add(&self, _r: Request<AuthUserAddRequest>) -> Result<Response<AuthUserAddResponse>, Status> {
         Err(Status::unimplemented(NOT_YET))
     }
 
-    async fn user_get(
-        &self,
-        _r: Request<AuthUserGetRequest>,
-    ) -> Result<Response<AuthUserGetResponse>, Status> {
+    async fn user_get(&self, _r: Request<AuthUserGetRequest>) -> Result<Response<AuthUserGetResponse>, Status> {
         Err(Status::unimplemented(NOT_YET))
     }
 
-    async fn user_list(
-        &self,
-        _r: Request<AuthUserListRequest>,
-    ) -> Result<Response<AuthUserListResponse>, Status> {
+    async fn user_list(&self, _r: Request<AuthUserListRequest>) -> Result<Response<AuthUserListResponse>, Status> {
         Err(Status::unimplemented(NOT_YET))
     }
 
@@ -97,24 +76,15 @@ impl Auth for AuthService {
         Err(Status::unimplemented(NOT_YET))
     }
 
-    async fn role_add(
-        &self,
-        _r: Request<AuthRoleAddRequest>,
-    ) -> Result<Response<AuthRoleAddResponse>, Status> {
+    async fn role_add(&self, _r: Request<AuthRoleAddRequest>) -> Result<Response<AuthRoleAddResponse>, Status> {
         Err(Status::unimplemented(NOT_YET))
     }
 
-    async fn role_get(
-        &self,
-        _r: Request<AuthRoleGetRequest>,
-    ) -> Result<Response<AuthRoleGetResponse>, Status> {
+    async fn role_get(&self, _r: Request<AuthRoleGetRequest>) -> Result<Response<AuthRoleGetResponse>, Status> {
         Err(Status::unimplemented(NOT_YET))
     }
 
-    async fn role_list(
-        &self,
-        _r: Request<AuthRoleListRequest>,
-    ) -> Result<Response<AuthRoleListResponse>, Status> {
+    async fn role_list(&self, _r: Request<AuthRoleListRequest>) -> Result<Response<AuthRoleListResponse>, Status> {
         Err(Status::unimplemented(NOT_YET))
     }
 

@@ -16,23 +16,11 @@ pub fn status(e: Error) -> Status {
             "etcdserver: mvcc: required revision is a future revision".into(),
         ),
         Error::KeyNotFound => (Code::InvalidArgument, "etcdserver: key not found".into()),
-        Error::LeaseNotFound => (
-            Code::NotFound,
-            "etcdserver: requested lease not found".into(),
-        ),
-        Error::LeaseExists => (
-            Code::FailedPrecondition,
-            "etcdserver: lease already exists".into(),
-        ),
+        Error::LeaseNotFound => (Code::NotFound, "etcdserver: requested lease not found".into()),
+        Error::LeaseExists => (Code::FailedPrecondition, "etcdserver: lease already exists".into()),
         Error::LeaseTtlTooLarge => (Code::OutOfRange, "etcdserver: too large lease TTL".into()),
-        Error::LeaseProvided => (
-            Code::InvalidArgument,
-            "etcdserver: lease is provided".into(),
-        ),
-        Error::ValueProvided => (
-            Code::InvalidArgument,
-            "etcdserver: value is provided".into(),
-        ),
+        Error::LeaseProvided => (Code::InvalidArgument, "etcdserver: lease is provided".into()),
+        Error::ValueProvided => (Code::InvalidArgument, "etcdserver: value is provided".into()),
         Error::NoSpace => (
             Code::ResourceExhausted,
             "etcdserver: mvcc: database space exceeded".into(),
@@ -45,19 +33,36 @@ pub fn status(e: Error) -> Status {
             Code::InvalidArgument,
             "etcdserver: duplicate key given in txn request".into(),
         ),
-        Error::EmptyKey => (
-            Code::InvalidArgument,
-            "etcdserver: key is not provided".into(),
-        ),
-        Error::RequestTooLarge => (
-            Code::InvalidArgument,
-            "etcdserver: request is too large".into(),
-        ),
+        Error::EmptyKey => (Code::InvalidArgument, "etcdserver: key is not provided".into()),
+        Error::RequestTooLarge => (Code::InvalidArgument, "etcdserver: request is too large".into()),
         Error::NoLeader => (Code::Unavailable, "etcdserver: no leader".into()),
         Error::Timeout => (Code::Unavailable, "etcdserver: request timed out".into()),
         Error::Stopped => (Code::Unavailable, "etcdserver: server stopped".into()),
         Error::NotCapable => (Code::Unavailable, "etcdserver: not capable".into()),
         Error::MemberNotFound => (Code::NotFound, "etcdserver: member not found".into()),
+        Error::MemberExists => (Code::FailedPrecondition, "etcdserver: member ID already exist".into()),
+        Error::PeerUrlExists => (Code::FailedPrecondition, "etcdserver: Peer URLs already exists".into()),
+        Error::MemberBadUrls => (
+            Code::InvalidArgument,
+            "etcdserver: given member URLs are invalid".into(),
+        ),
+        Error::MemberNotLearner => (
+            Code::FailedPrecondition,
+            "etcdserver: can only promote a learner member".into(),
+        ),
+        Error::LearnerNotReady => (
+            Code::FailedPrecondition,
+            "etcdserver: can only promote a learner member which is in sync with leader".into(),
+        ),
+        Error::TooManyLearners => (
+            Code::FailedPrecondition,
+            "etcdserver: too many learner members in cluster".into(),
+        ),
+        Error::NotSupportedForLearner => (Code::Unavailable, "etcdserver: rpc not supported for learner".into()),
+        Error::MemberRemoved => (
+            Code::FailedPrecondition,
+            "etcdserver: the member has been permanently removed from the cluster".into(),
+        ),
         Error::Unimplemented(m) => (Code::Unimplemented, (*m).to_string()),
         Error::InvalidArgument(m) => (Code::InvalidArgument, m.clone()),
         Error::Corrupt(m) => {
@@ -117,16 +122,8 @@ mod tests {
                 "etcdserver: requested lease not found",
             ),
             (Error::NoLeader, Code::Unavailable, "etcdserver: no leader"),
-            (
-                Error::Timeout,
-                Code::Unavailable,
-                "etcdserver: request timed out",
-            ),
-            (
-                Error::KeyNotFound,
-                Code::InvalidArgument,
-                "etcdserver: key not found",
-            ),
+            (Error::Timeout, Code::Unavailable, "etcdserver: request timed out"),
+            (Error::KeyNotFound, Code::InvalidArgument, "etcdserver: key not found"),
             (
                 Error::LeaseExists,
                 Code::FailedPrecondition,

@@ -40,10 +40,7 @@ async fn version() -> Response {
 /// etcd's health checks: alarms (minus `?exclude=`), a leader, and a range read
 /// (serializable with `?serializable=true`).
 async fn check(m: &Arc<Member>, q: &HashMap<String, String>) -> Result<(), String> {
-    let excluded: Vec<&str> = q
-        .get("exclude")
-        .map(|e| e.split(',').collect())
-        .unwrap_or_default();
+    let excluded: Vec<&str> = q.get("exclude").map(|e| e.split(',').collect()).unwrap_or_default();
     for a in m.alarms.list() {
         let name = if a.alarm == AlarmType::Nospace as i32 {
             "NOSPACE"
@@ -59,9 +56,7 @@ async fn check(m: &Arc<Member>, q: &HashMap<String, String>) -> Result<(), Strin
     }
     let serializable = q.get("serializable").map(|v| v == "true").unwrap_or(false);
     if !serializable {
-        m.linearizable_barrier()
-            .await
-            .map_err(|e| format!("RANGE ERROR:{e}"))?;
+        m.linearizable_barrier().await.map_err(|e| format!("RANGE ERROR:{e}"))?;
     }
     let req = proto::etcdserverpb::RangeRequest {
         key: b"health".to_vec(),
@@ -78,10 +73,7 @@ async fn check(m: &Arc<Member>, q: &HashMap<String, String>) -> Result<(), Strin
     .map_err(|e| format!("RANGE ERROR:{e}"))
 }
 
-async fn health(
-    State(m): State<Arc<Member>>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
+async fn health(State(m): State<Arc<Member>>, Query(q): Query<HashMap<String, String>>) -> Response {
     match check(&m, &q).await {
         Ok(()) => {
             m.metrics.health_success.inc();
@@ -100,11 +92,7 @@ async fn probe(m: &Arc<Member>, q: &HashMap<String, String>, linearizable: bool)
     let verbose = q.contains_key("verbose");
     let mut lines = Vec::new();
     let mut ok = true;
-    let ser = check(
-        m,
-        &HashMap::from([("serializable".to_string(), "true".to_string())]),
-    )
-    .await;
+    let ser = check(m, &HashMap::from([("serializable".to_string(), "true".to_string())])).await;
     lines.push(match &ser {
         Ok(()) => "[+]serializable_read ok".to_string(),
         Err(e) => format!("[-]serializable_read failed: {e}"),
@@ -126,38 +114,23 @@ async fn probe(m: &Arc<Member>, q: &HashMap<String, String>, linearizable: bool)
     let body = if ok && !verbose {
         "ok\n".to_string()
     } else {
-        format!(
-            "{}\n{}\n",
-            lines.join("\n"),
-            if ok { "ok" } else { "check failed" }
-        )
+        format!("{}\n{}\n", lines.join("\n"), if ok { "ok" } else { "check failed" })
     };
-    (
-        code,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        body,
-    )
-        .into_response()
+    (code, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
 }
 
 async fn livez(State(m): State<Arc<Member>>, Query(q): Query<HashMap<String, String>>) -> Response {
     probe(&m, &q, false).await
 }
 
-async fn readyz(
-    State(m): State<Arc<Member>>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
+async fn readyz(State(m): State<Arc<Member>>, Query(q): Query<HashMap<String, String>>) -> Response {
     probe(&m, &q, true).await
 }
 
 async fn metrics(State(m): State<Arc<Member>>) -> Response {
     (
         StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         m.metrics.render(),
     )
         .into_response()

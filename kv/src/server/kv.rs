@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use proto::etcdserverpb::{
-    kv_server::Kv, request_op::Request as Op, CompactionRequest, CompactionResponse,
-    DeleteRangeRequest, DeleteRangeResponse, InternalRaftRequest, PutRequest, PutResponse,
-    RangeRequest, RangeResponse, RequestOp, TxnRequest, TxnResponse,
+    kv_server::Kv, request_op::Request as Op, CompactionRequest, CompactionResponse, DeleteRangeRequest,
+    DeleteRangeResponse, InternalRaftRequest, PutRequest, PutResponse, RangeRequest, RangeResponse, RequestOp,
+    TxnRequest, TxnResponse,
 };
 use tonic::{Request, Response, Status};
 
@@ -118,14 +118,13 @@ pub fn check_intervals(ops: &[RequestOp]) -> KvResult<(Vec<Vec<u8>>, Vec<KeyRang
 impl KvService {
     async fn range_inner(&self, r: RangeRequest) -> KvResult<RangeResponse> {
         check_range(&r)?;
+        if !r.serializable && self.member.is_learner() {
+            return Err(Error::NotSupportedForLearner);
+        }
         if !r.serializable {
             self.member.linearizable_barrier().await?;
         }
-        self.member
-            .metrics
-            .mvcc_ops
-            .with_label_values(&["range"])
-            .inc();
+        self.member.metrics.mvcc_ops.with_label_values(&["range"]).inc();
         let mut resp = self.member.read(move |s| txn::range(s, &r)).await?;
         let rev = resp.header.as_ref().map(|h| h.revision).unwrap_or(0);
         resp.header = Some(self.member.header(rev));
@@ -133,14 +132,13 @@ impl KvService {
     }
 
     async fn txn_inner(&self, r: TxnRequest) -> KvResult<TxnResponse> {
+        if self.member.is_learner() && !(txn::is_read_only(&r) && all_serializable(&r)) {
+            return Err(Error::NotSupportedForLearner);
+        }
         check_txn(&r, self.member.cfg.max_txn_ops)?;
         check_intervals(&r.success)?;
         check_intervals(&r.failure)?;
-        self.member
-            .metrics
-            .mvcc_ops
-            .with_label_values(&["txn"])
-            .inc();
+        self.member.metrics.mvcc_ops.with_label_values(&["txn"]).inc();
         if txn::is_read_only(&r) {
             // etcd serves read-only txns locally, linearizable unless every range is serializable.
             let serializable = all_serializable(&r);
@@ -189,11 +187,10 @@ impl Kv for KvService {
     async fn put(&self, req: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
         let r = req.into_inner();
         check_put(&r).map_err(status)?;
-        self.member
-            .metrics
-            .mvcc_ops
-            .with_label_values(&["put"])
-            .inc();
+        if self.member.is_learner() {
+            return Err(status(Error::NotSupportedForLearner));
+        }
+        self.member.metrics.mvcc_ops.with_label_values(&["put"]).inc();
         let (resp, rev) = self
             .member
             .propose(InternalRaftRequest {
@@ -211,17 +208,13 @@ impl Kv for KvService {
         }
     }
 
-    async fn delete_range(
-        &self,
-        req: Request<DeleteRangeRequest>,
-    ) -> Result<Response<DeleteRangeResponse>, Status> {
+    async fn delete_range(&self, req: Request<DeleteRangeRequest>) -> Result<Response<DeleteRangeResponse>, Status> {
         let r = req.into_inner();
         check_delete(&r).map_err(status)?;
-        self.member
-            .metrics
-            .mvcc_ops
-            .with_label_values(&["delete"])
-            .inc();
+        if self.member.is_learner() {
+            return Err(status(Error::NotSupportedForLearner));
+        }
+        self.member.metrics.mvcc_ops.with_label_values(&["delete"]).inc();
         let (resp, rev) = self
             .member
             .propose(InternalRaftRequest {
@@ -246,10 +239,7 @@ impl Kv for KvService {
             .map_err(status)
     }
 
-    async fn compact(
-        &self,
-        req: Request<CompactionRequest>,
-    ) -> Result<Response<CompactionResponse>, Status> {
+    async fn compact(&self, req: Request<CompactionRequest>) -> Result<Response<CompactionResponse>, Status> {
         let r = req.into_inner();
         let (resp, rev) = self
             .member
@@ -304,10 +294,7 @@ mod tests {
     #[test]
     fn duplicate_keys_are_found_at_every_level() {
         assert!(check_intervals(&[put("a"), put("b")]).is_ok());
-        assert_eq!(
-            check_intervals(&[put("a"), put("a")]).err(),
-            Some(Error::DuplicateKey)
-        );
+        assert_eq!(check_intervals(&[put("a"), put("a")]).err(), Some(Error::DuplicateKey));
         assert_eq!(
             check_intervals(&[del("a", "c"), put("b")]).err(),
             Some(Error::DuplicateKey)

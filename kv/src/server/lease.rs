@@ -6,10 +6,9 @@ use std::sync::Arc;
 
 use futures::Stream;
 use proto::etcdserverpb::{
-    lease_client::LeaseClient, lease_server::Lease, InternalRaftRequest, LeaseGrantRequest,
-    LeaseGrantResponse, LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseLeasesRequest,
-    LeaseLeasesResponse, LeaseRevokeRequest, LeaseRevokeResponse, LeaseStatus,
-    LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
+    lease_client::LeaseClient, lease_server::Lease, InternalRaftRequest, LeaseGrantRequest, LeaseGrantResponse,
+    LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseLeasesRequest, LeaseLeasesResponse, LeaseRevokeRequest,
+    LeaseRevokeResponse, LeaseStatus, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -51,10 +50,7 @@ type KeepAliveStream = Pin<Box<dyn Stream<Item = Result<LeaseKeepAliveResponse, 
 
 #[tonic::async_trait]
 impl Lease for LeaseService {
-    async fn lease_grant(
-        &self,
-        req: Request<LeaseGrantRequest>,
-    ) -> Result<Response<LeaseGrantResponse>, Status> {
+    async fn lease_grant(&self, req: Request<LeaseGrantRequest>) -> Result<Response<LeaseGrantResponse>, Status> {
         let mut r = req.into_inner();
         if r.ttl > MAX_LEASE_TTL {
             return Err(status(Error::LeaseTtlTooLarge));
@@ -83,10 +79,7 @@ impl Lease for LeaseService {
         }
     }
 
-    async fn lease_revoke(
-        &self,
-        req: Request<LeaseRevokeRequest>,
-    ) -> Result<Response<LeaseRevokeResponse>, Status> {
+    async fn lease_revoke(&self, req: Request<LeaseRevokeRequest>) -> Result<Response<LeaseRevokeResponse>, Status> {
         let r = req.into_inner();
         if !self.member.lessor.exists(r.id) {
             return Err(status(Error::LeaseNotFound));
@@ -163,11 +156,7 @@ impl Lease for LeaseService {
             return LeaseClient::new(ch).lease_time_to_live(r).await;
         }
         self.member.linearizable_barrier().await.map_err(status)?;
-        let info = self
-            .member
-            .lessor
-            .time_to_live(r.id, r.keys)
-            .map_err(status)?;
+        let info = self.member.lessor.time_to_live(r.id, r.keys).map_err(status)?;
         Ok(Response::new(LeaseTimeToLiveResponse {
             header: Some(self.member.header(self.member.store.current_revision())),
             id: info.id,
@@ -177,10 +166,7 @@ impl Lease for LeaseService {
         }))
     }
 
-    async fn lease_leases(
-        &self,
-        _req: Request<LeaseLeasesRequest>,
-    ) -> Result<Response<LeaseLeasesResponse>, Status> {
+    async fn lease_leases(&self, _req: Request<LeaseLeasesRequest>) -> Result<Response<LeaseLeasesResponse>, Status> {
         self.member.linearizable_barrier().await.map_err(status)?;
         let leases = self
             .member

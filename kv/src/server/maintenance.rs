@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use futures::Stream;
 use proto::etcdserverpb::{
-    alarm_request::AlarmAction, maintenance_server::Maintenance, AlarmRequest, AlarmResponse,
-    DefragmentRequest, DefragmentResponse, DowngradeRequest, DowngradeResponse, HashKvRequest,
-    HashKvResponse, HashRequest, HashResponse, InternalRaftRequest, MoveLeaderRequest,
-    MoveLeaderResponse, SnapshotRequest, SnapshotResponse, StatusRequest, StatusResponse,
+    alarm_request::AlarmAction, maintenance_server::Maintenance, AlarmRequest, AlarmResponse, DefragmentRequest,
+    DefragmentResponse, DowngradeRequest, DowngradeResponse, HashKvRequest, HashKvResponse, HashRequest, HashResponse,
+    InternalRaftRequest, MoveLeaderRequest, MoveLeaderResponse, SnapshotRequest, SnapshotResponse, StatusRequest,
+    StatusResponse,
 };
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -92,17 +92,11 @@ impl Maintenance for MaintenanceService {
         }
     }
 
-    async fn status(
-        &self,
-        _req: Request<StatusRequest>,
-    ) -> Result<Response<StatusResponse>, Status> {
+    async fn status(&self, _req: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
         Ok(Response::new(self.status_response()))
     }
 
-    async fn defragment(
-        &self,
-        _req: Request<DefragmentRequest>,
-    ) -> Result<Response<DefragmentResponse>, Status> {
+    async fn defragment(&self, _req: Request<DefragmentRequest>) -> Result<Response<DefragmentResponse>, Status> {
         let m = self.member.clone();
         m.read(|s| s.backend().defragment().map_err(Error::from))
             .await
@@ -138,10 +132,7 @@ impl Maintenance for MaintenanceService {
         }))
     }
 
-    async fn hash_kv(
-        &self,
-        req: Request<HashKvRequest>,
-    ) -> Result<Response<HashKvResponse>, Status> {
+    async fn hash_kv(&self, req: Request<HashKvRequest>) -> Result<Response<HashKvResponse>, Status> {
         let rev = req.into_inner().revision;
         let m = self.member.clone();
         let (hash, hash_rev, compact) = m.read(move |s| s.hash_kv(rev)).await.map_err(status)?;
@@ -157,10 +148,7 @@ impl Maintenance for MaintenanceService {
 
     /// Streams a consistent copy of the backend: a RocksDB checkpoint packed as a tar, then
     /// its SHA-256 (as etcd appends one to its bbolt snapshot).
-    async fn snapshot(
-        &self,
-        _req: Request<SnapshotRequest>,
-    ) -> Result<Response<Self::SnapshotStream>, Status> {
+    async fn snapshot(&self, _req: Request<SnapshotRequest>) -> Result<Response<Self::SnapshotStream>, Status> {
         let m = self.member.clone();
         let tmp = tempfile::Builder::new()
             .prefix("snapshot")
@@ -172,8 +160,7 @@ impl Maintenance for MaintenanceService {
             let (cp, tp) = (cp_dir.clone(), tar_path.clone());
             m.read(move |s| {
                 s.backend().checkpoint(&cp)?;
-                let f = std::fs::File::create(&tp)
-                    .map_err(|e| Error::Backend(format!("snapshot: {e}")))?;
+                let f = std::fs::File::create(&tp).map_err(|e| Error::Backend(format!("snapshot: {e}")))?;
                 let mut b = tar::Builder::new(f);
                 b.append_dir_all("db", &cp)
                     .and_then(|_| b.finish())
@@ -231,19 +218,14 @@ impl Maintenance for MaintenanceService {
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
-    async fn move_leader(
-        &self,
-        req: Request<MoveLeaderRequest>,
-    ) -> Result<Response<MoveLeaderResponse>, Status> {
+    async fn move_leader(&self, req: Request<MoveLeaderRequest>) -> Result<Response<MoveLeaderResponse>, Status> {
         let target = req.into_inner().target_id;
         let st = self.member.raft.status();
         if !st.is_leader {
             return Err(Status::failed_precondition("etcdserver: not leader"));
         }
         if !st.voters.contains(&target) {
-            return Err(Status::failed_precondition(
-                "etcdserver: bad leader transferee",
-            ));
+            return Err(Status::failed_precondition("etcdserver: bad leader transferee"));
         }
         if target != self.member.id {
             self.member
@@ -263,12 +245,7 @@ impl Maintenance for MaintenanceService {
         }))
     }
 
-    async fn downgrade(
-        &self,
-        _req: Request<DowngradeRequest>,
-    ) -> Result<Response<DowngradeResponse>, Status> {
-        Err(Status::unimplemented(
-            "etcdserver: downgrade is not supported",
-        ))
+    async fn downgrade(&self, _req: Request<DowngradeRequest>) -> Result<Response<DowngradeResponse>, Status> {
+        Err(Status::unimplemented("etcdserver: downgrade is not supported"))
     }
 }

@@ -16,8 +16,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use proto::etcdserverpb::{
-    auth_server::AuthServer, cluster_server::ClusterServer, kv_server::KvServer,
-    lease_server::LeaseServer, maintenance_server::MaintenanceServer, watch_server::WatchServer,
+    auth_server::AuthServer, cluster_server::ClusterServer, kv_server::KvServer, lease_server::LeaseServer,
+    maintenance_server::MaintenanceServer, watch_server::WatchServer,
 };
 use tokio::net::TcpListener;
 use tonic::service::Routes;
@@ -36,41 +36,24 @@ pub async fn serve_clients(
 ) -> anyhow::Result<(Vec<SocketAddr>, tokio::task::JoinHandle<()>)> {
     let max_recv = member.cfg.max_request_bytes + GRPC_OVERHEAD;
     let routes = Routes::new(
-        KvServer::new(kv::KvService {
-            member: member.clone(),
-        })
-        .max_decoding_message_size(max_recv)
-        .max_encoding_message_size(usize::MAX),
+        KvServer::new(kv::KvService { member: member.clone() })
+            .max_decoding_message_size(max_recv)
+            .max_encoding_message_size(usize::MAX),
     )
     .add_service(
-        WatchServer::new(watch::WatchService {
-            member: member.clone(),
-        })
-        .max_decoding_message_size(max_recv)
-        .max_encoding_message_size(usize::MAX),
+        WatchServer::new(watch::WatchService { member: member.clone() })
+            .max_decoding_message_size(max_recv)
+            .max_encoding_message_size(usize::MAX),
     )
+    .add_service(LeaseServer::new(lease::LeaseService { member: member.clone() }).max_decoding_message_size(max_recv))
     .add_service(
-        LeaseServer::new(lease::LeaseService {
-            member: member.clone(),
-        })
-        .max_decoding_message_size(max_recv),
+        MaintenanceServer::new(maintenance::MaintenanceService { member: member.clone() })
+            .max_decoding_message_size(max_recv)
+            .max_encoding_message_size(usize::MAX),
     )
-    .add_service(
-        MaintenanceServer::new(maintenance::MaintenanceService {
-            member: member.clone(),
-        })
-        .max_decoding_message_size(max_recv)
-        .max_encoding_message_size(usize::MAX),
-    )
-    .add_service(ClusterServer::new(cluster::ClusterService {
-        member: member.clone(),
-    }))
-    .add_service(AuthServer::new(auth::AuthService {
-        member: member.clone(),
-    }));
-    let router = routes
-        .into_axum_router()
-        .merge(http::routes(member.clone()));
+    .add_service(ClusterServer::new(cluster::ClusterService { member: member.clone() }))
+    .add_service(AuthServer::new(auth::AuthService { member: member.clone() }));
+    let router = routes.into_axum_router().merge(http::routes(member.clone()));
     let routes = Routes::from(router);
 
     let mut listeners = Vec::new();

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use futures::Stream;
 use prost::Message;
 use proto::etcdserverpb::{
-    watch_create_request::FilterType, watch_request::RequestUnion, watch_server::Watch,
-    WatchCreateRequest, WatchRequest, WatchResponse,
+    watch_create_request::FilterType, watch_request::RequestUnion, watch_server::Watch, WatchCreateRequest,
+    WatchRequest, WatchResponse,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -44,10 +44,7 @@ pub fn requires_leader<T>(req: &Request<T>) -> bool {
 impl Watch for WatchService {
     type WatchStream = WatchStream;
 
-    async fn watch(
-        &self,
-        req: Request<Streaming<WatchRequest>>,
-    ) -> Result<Response<Self::WatchStream>, Status> {
+    async fn watch(&self, req: Request<Streaming<WatchRequest>>) -> Result<Response<Self::WatchStream>, Status> {
         if requires_leader(&req) && !self.member.has_leader() {
             return Err(status(Error::NoLeader));
         }
@@ -90,9 +87,7 @@ impl Watch for WatchService {
                     Some(RequestUnion::CreateRequest(c)) => {
                         create(&rm, stream_id, c, &mut next_id, &hub_tx, &fragments);
                     }
-                    Some(RequestUnion::CancelRequest(c))
-                        if rm.hub.cancel(stream_id, c.watch_id) =>
-                    {
+                    Some(RequestUnion::CancelRequest(c)) if rm.hub.cancel(stream_id, c.watch_id) => {
                         fragments.lock().remove(&c.watch_id);
                         let _ = hub_tx
                             .send(StreamMsg::Canceled {
@@ -152,17 +147,11 @@ fn create(
     }
     fragments.lock().insert(id, c.fragment);
     if let Err(e) = m.hub.watch(stream, id, spec, tx.clone()) {
-        let _ = tx.try_send(StreamMsg::CreateFailed {
-            reason: e.to_string(),
-        });
+        let _ = tx.try_send(StreamMsg::CreateFailed { reason: e.to_string() });
     }
 }
 
-fn to_responses(
-    m: &Member,
-    msg: StreamMsg,
-    fragments: &parking_lot::Mutex<HashMap<i64, bool>>,
-) -> Vec<WatchResponse> {
+fn to_responses(m: &Member, msg: StreamMsg, fragments: &parking_lot::Mutex<HashMap<i64, bool>>) -> Vec<WatchResponse> {
     match msg {
         StreamMsg::Created { watch_id, rev } => vec![WatchResponse {
             header: Some(m.header(rev)),
@@ -185,10 +174,7 @@ fn to_responses(
             cancel_reason: reason,
             ..Default::default()
         }],
-        StreamMsg::Compacted {
-            watch_id,
-            compact_rev,
-        } => {
+        StreamMsg::Compacted { watch_id, compact_rev } => {
             fragments.lock().remove(&watch_id);
             vec![WatchResponse {
                 header: Some(m.header(m.store.current_revision())),
@@ -204,11 +190,7 @@ fn to_responses(
             watch_id,
             ..Default::default()
         }],
-        StreamMsg::Events {
-            watch_id,
-            events,
-            rev,
-        } => {
+        StreamMsg::Events { watch_id, events, rev } => {
             let whole = WatchResponse {
                 header: Some(m.header(rev)),
                 watch_id,

@@ -99,13 +99,7 @@ impl WatchHub {
     /// Registers a watcher and queues its `Created` answer ahead of any event. A start
     /// revision that is already compacted is answered by the catch-up task, after `Created`,
     /// with a `Compacted` cancel (as etcd does).
-    pub fn watch(
-        &self,
-        stream: u64,
-        watch_id: i64,
-        spec: WatchSpec,
-        tx: mpsc::Sender<StreamMsg>,
-    ) -> Result<()> {
+    pub fn watch(&self, stream: u64, watch_id: i64, spec: WatchSpec, tx: mpsc::Sender<StreamMsg>) -> Result<()> {
         let mut st = self.state.lock();
         if st.watchers.contains_key(&(stream, watch_id)) {
             return Err(Error::InvalidArgument(
@@ -146,11 +140,7 @@ impl WatchHub {
     }
 
     pub fn cancel(&self, stream: u64, watch_id: i64) -> bool {
-        self.state
-            .lock()
-            .watchers
-            .remove(&(stream, watch_id))
-            .is_some()
+        self.state.lock().watchers.remove(&(stream, watch_id)).is_some()
     }
 
     pub fn close_stream(&self, stream: u64) {
@@ -165,11 +155,7 @@ impl WatchHub {
     /// synced (so the revision really is a bookmark). Returns whether it was sent.
     pub fn request_progress(&self, stream: u64, tx: &mpsc::Sender<StreamMsg>) -> bool {
         let st = self.state.lock();
-        let all_synced = st
-            .watchers
-            .values()
-            .filter(|w| w.stream == stream)
-            .all(|w| w.synced);
+        let all_synced = st.watchers.values().filter(|w| w.stream == stream).all(|w| w.synced);
         if !all_synced {
             return false;
         }
@@ -236,8 +222,7 @@ impl WatchHub {
 
     async fn catchup_loop(self: Arc<Self>) {
         loop {
-            let _ = tokio::time::timeout(Duration::from_millis(100), self.wake_catchup.notified())
-                .await;
+            let _ = tokio::time::timeout(Duration::from_millis(100), self.wake_catchup.notified()).await;
             if Arc::strong_count(&self) == 1 {
                 return;
             }
@@ -268,17 +253,9 @@ impl WatchHub {
             (ready, st.notified, blocked)
         };
         if pending.is_empty() {
-            return Ok(if blocked {
-                CatchUp::Blocked
-            } else {
-                CatchUp::Idle
-            });
+            return Ok(if blocked { CatchUp::Blocked } else { CatchUp::Idle });
         }
-        let from = pending
-            .iter()
-            .map(|(_, r)| *r)
-            .min()
-            .unwrap_or(notified + 1);
+        let from = pending.iter().map(|(_, r)| *r).min().unwrap_or(notified + 1);
         let compacted = self.store.compact_revision();
         let history = if from <= notified && from >= compacted {
             self.store.history(from, notified, true, CATCHUP_BATCH)?
@@ -355,11 +332,7 @@ enum CatchUp {
 /// The event of one change, as notify delivers it.
 fn change_event(c: &Change) -> Event {
     Event {
-        r#type: if c.deleted {
-            EventType::Delete
-        } else {
-            EventType::Put
-        } as i32,
+        r#type: if c.deleted { EventType::Delete } else { EventType::Put } as i32,
         kv: Some(c.kv.clone()),
         prev_kv: c.prev.clone(),
     }

@@ -9,8 +9,7 @@ use clap::Parser;
 use kv::config::Flags;
 use kv::member::Member;
 use proto::etcdserverpb::{
-    kv_client::KvClient, lease_client::LeaseClient, maintenance_client::MaintenanceClient,
-    watch_client::WatchClient,
+    kv_client::KvClient, lease_client::LeaseClient, maintenance_client::MaintenanceClient, watch_client::WatchClient,
 };
 use tonic::transport::Channel;
 
