@@ -1,0 +1,92 @@
+//! The crate's error type: every failure a request can meet, with the data
+//! `http/status.rs` needs to build Kubernetes' exact `Status` object.
+
+use crate::registry::validation::FieldError;
+use crate::storage::StorageError;
+
+/// `pods` or `deployments.apps`, as Kubernetes prints a GroupResource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupResource {
+    pub group: &'static str,
+    pub resource: &'static str,
+}
+
+impl std::fmt::Display for GroupResource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.group.is_empty() {
+            write!(f, "{}", self.resource)
+        } else {
+            write!(f, "{}.{}", self.resource, self.group)
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{resource} \"{name}\" not found")]
+    NotFound { resource: GroupResource, name: String },
+    #[error("{resource} \"{name}\" already exists")]
+    AlreadyExists { resource: GroupResource, name: String },
+    #[error("Operation cannot be fulfilled on {resource} \"{name}\": {message}")]
+    Conflict {
+        resource: GroupResource,
+        name: String,
+        message: String,
+    },
+    #[error("{kind} \"{name}\" is invalid: {}", join_field_errors(errors))]
+    Invalid {
+        group: &'static str,
+        kind: &'static str,
+        name: String,
+        errors: Vec<FieldError>,
+    },
+    #[error("{resource} \"{name}\" is forbidden: {message}")]
+    Forbidden {
+        resource: GroupResource,
+        name: String,
+        message: String,
+    },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("the server does not allow this method on the requested resource")]
+    MethodNotAllowed,
+    #[error("the server could not find the requested resource")]
+    NoSuchResource,
+    #[error("{0}")]
+    Gone(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("Too large resource version: {0}")]
+    TooLargeResourceVersion(String),
+    #[error("Internal error occurred: {0}")]
+    Internal(String),
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+fn join_field_errors(errors: &[FieldError]) -> String {
+    match errors {
+        [one] => one.to_string(),
+        many => format!(
+            "[{}]",
+            many.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::Compacted { .. } => {
+                ApiError::Gone("The resourceVersion for the provided list is too old.".into())
+            }
+            StorageError::FutureRevision(_) => {
+                ApiError::TooLargeResourceVersion("resource version is in the future".into())
+            }
+            StorageError::Unavailable(m) => ApiError::Unavailable(format!("etcd unavailable: {m}")),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+pub type Result<T, E = ApiError> = std::result::Result<T, E>;

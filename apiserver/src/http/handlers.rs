@@ -1,0 +1,377 @@
+//! Resource verbs: GET/LIST/WATCH/POST/PUT/PATCH/DELETE on the generic store.
+//!
+//! Decodes query and body, picks the resource row, calls `Store`, renders
+//! JSON/YAML or a Table. No resource-specific code lives here except the
+//! subresources that are routes (pods/binding, namespaces/finalize).
+
+use std::sync::Arc;
+
+use http::Method;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use serde_json::{json, Value};
+
+use super::encoding::{self, parse_body, query, respond, wants_table, Output};
+use super::request_info::ResourcePath;
+use super::table::{table, Include};
+use super::{AppState, Response};
+use crate::error::{ApiError, Result};
+use crate::registry::field_validation::{self, Mode};
+use crate::registry::generic::{DeleteOptions, ListOptions, ListResult};
+use crate::registry::patch::{self, PatchType};
+use crate::registry::resources::{find, ResourceInfo, Subresource};
+use crate::registry::selector::{FieldSelector, LabelSelector, Predicate};
+use crate::registry::{binding, meta, namespace_lifecycle, scale};
+
+const MAX_BODY: usize = 3 * 1024 * 1024;
+
+/// Run one resource request; returns the verb (for metrics) and the response.
+pub async fn handle(
+    state: &Arc<AppState>,
+    rp: ResourcePath,
+    req: http::Request<Incoming>,
+) -> (String, Result<Response>) {
+    let q = query(req.uri().query());
+    let is_watch = rp.watch_prefix || q.get("watch").is_some_and(|w| w == "true" || w == "1");
+    let verb = match (req.method(), rp.name.is_some()) {
+        (&Method::GET, false) if is_watch => "watch",
+        (&Method::GET, true) if is_watch => "watch",
+        (&Method::GET, false) => "list",
+        (&Method::GET, true) => "get",
+        (&Method::POST, _) => "create",
+        (&Method::PUT, _) => "update",
+        (&Method::PATCH, _) => "patch",
+        (&Method::DELETE, true) => "delete",
+        (&Method::DELETE, false) => "deletecollection",
+        _ => "unknown",
+    };
+    (verb.to_string(), dispatch(state, rp, req, q, verb).await)
+}
+
+async fn read_body(req: http::Request<Incoming>) -> Result<(http::HeaderMap, Vec<u8>)> {
+    let (parts, body) = req.into_parts();
+    let bytes = Limited::new(body, MAX_BODY)
+        .collect()
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("unable to read request body: {e}")))?
+        .to_bytes();
+    Ok((parts.headers, bytes.to_vec()))
+}
+
+fn sub_of(res: &ResourceInfo, rp: &ResourcePath) -> Result<Option<Subresource>> {
+    match rp.subresource.as_deref() {
+        None => Ok(None),
+        Some(s) => res
+            .subresources
+            .iter()
+            .copied()
+            .find(|x| x.name() == s)
+            .map(Some)
+            .ok_or(ApiError::NoSuchResource),
+    }
+}
+
+fn predicate(res: &ResourceInfo, q: &std::collections::HashMap<String, String>) -> Result<Predicate> {
+    let label =
+        LabelSelector::parse(q.get("labelSelector").map(String::as_str).unwrap_or("")).map_err(ApiError::BadRequest)?;
+    let field = FieldSelector::parse(q.get("fieldSelector").map(String::as_str).unwrap_or(""), res.fields)
+        .map_err(ApiError::BadRequest)?;
+    Ok(Predicate { label, field })
+}
+
+fn dry_run(q: &std::collections::HashMap<String, String>) -> Result<bool> {
+    match q.get("dryRun").map(String::as_str) {
+        None | Some("") => Ok(false),
+        Some("All") => Ok(true),
+        Some(other) => Err(ApiError::BadRequest(format!(
+            "Invalid dry run value: {other:?}: supported values: \"All\""
+        ))),
+    }
+}
+
+/// A Scale body's resourceVersion must match the object's (optimistic lock).
+fn check_scale_rv(res: &ResourceInfo, name: &str, cur: &Value, scale: &Value) -> Result<()> {
+    match meta::resource_version(scale) {
+        Some(rv) if Some(rv) != meta::resource_version(cur) => Err(ApiError::Conflict {
+            resource: res.group_resource(),
+            name: name.to_string(),
+            message: "the object has been modified; please apply your changes to the latest version and try again"
+                .into(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Add `Warning: 299 - "..."` headers (fieldValidation=Warn).
+fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
+    for w in warnings {
+        let escaped = w.replace('\\', "\\\\").replace('"', "\\\"");
+        if let Ok(v) = http::HeaderValue::from_str(&format!("299 - \"{escaped}\"")) {
+            resp.headers_mut().append(http::header::WARNING, v);
+        }
+    }
+    resp
+}
+
+async fn dispatch(
+    state: &Arc<AppState>,
+    rp: ResourcePath,
+    req: http::Request<Incoming>,
+    q: std::collections::HashMap<String, String>,
+    verb: &str,
+) -> Result<Response> {
+    let res = find(&rp.group, &rp.version, &rp.resource).ok_or(ApiError::NoSuchResource)?;
+    let sub = sub_of(res, &rp)?;
+    let ns = if res.namespaced { rp.namespace.clone() } else { None };
+    let out = encoding::output(req.headers());
+    let as_table = wants_table(req.headers());
+    let include = Include::parse(q.get("includeObject").map(String::as_str));
+    let store = &state.store;
+    let name = rp.name.clone().unwrap_or_default();
+    match verb {
+        "watch" => {
+            let mut pred = predicate(res, &q)?;
+            if rp.name.is_some() {
+                pred.field =
+                    FieldSelector::parse(&format!("metadata.name={name}"), res.fields).map_err(ApiError::BadRequest)?;
+            }
+            super::watch::serve(state.clone(), res, ns, pred, &q, as_table, include, out).await
+        }
+        "list" => {
+            let limit = match q.get("limit").map(String::as_str) {
+                None | Some("") => 0,
+                Some(l) => l
+                    .parse::<i64>()
+                    .map_err(|_| ApiError::BadRequest(format!("invalid limit: {l}")))?,
+            };
+            let opts = ListOptions {
+                predicate: predicate(res, &q)?,
+                limit,
+                continue_token: q.get("continue").cloned().filter(|c| !c.is_empty()),
+                resource_version: q.get("resourceVersion").cloned(),
+                resource_version_match: q.get("resourceVersionMatch").cloned().filter(|c| !c.is_empty()),
+            };
+            let list = store.list(res, ns.as_deref(), &opts).await?;
+            Ok(render_list(res, list, as_table, include, out))
+        }
+        "get" => {
+            let obj = store.get(res, ns.as_deref(), &name).await?;
+            if sub == Some(Subresource::Scale) {
+                return Ok(respond(200, &scale::to_scale(&obj), out));
+            }
+            Ok(render_one(res, &obj, 200, as_table, include, out))
+        }
+        "create" => {
+            let mode = Mode::parse(q.get("fieldValidation").map(String::as_str))?;
+            let dry = dry_run(&q)?;
+            let (headers, body) = read_body(req).await?;
+            let mut obj = parse_body(&headers, &body)?;
+            if sub == Some(Subresource::Binding) {
+                let ns = ns.unwrap_or_default();
+                binding::bind(store, &ns, &name, &obj, dry).await?;
+                return Ok(respond(201, &super::status::success(None), out));
+            }
+            if rp.name.is_some() || sub.is_some() {
+                return Err(ApiError::MethodNotAllowed);
+            }
+            let warnings = field_validation::check(res, &mut obj, mode)?;
+            let created = store.create(res, ns.as_deref(), obj, dry).await?;
+            if res.plural == "namespaces" && !dry {
+                namespace_lifecycle::ensure_default_service_account(store, meta::name(&created)).await?;
+            }
+            Ok(with_warnings(
+                render_one(res, &created, 201, as_table, include, out),
+                &warnings,
+            ))
+        }
+        "update" => {
+            let mode = Mode::parse(q.get("fieldValidation").map(String::as_str))?;
+            let dry = dry_run(&q)?;
+            let (headers, body) = read_body(req).await?;
+            let mut obj = parse_body(&headers, &body)?;
+            if rp.name.is_none() || sub == Some(Subresource::Binding) {
+                return Err(ApiError::MethodNotAllowed);
+            }
+            if sub == Some(Subresource::Scale) {
+                let updated = store
+                    .update(res, ns.as_deref(), &name, None, dry, |cur| {
+                        check_scale_rv(res, &name, cur, &obj)?;
+                        let mut o = cur.clone();
+                        scale::apply_scale(res, &mut o, &obj)?;
+                        Ok(o)
+                    })
+                    .await?;
+                return Ok(respond(200, &scale::to_scale(&updated), out));
+            }
+            let warnings = field_validation::check(res, &mut obj, mode)?;
+            let updated = store
+                .update(res, ns.as_deref(), &name, sub, dry, |_| Ok(obj.clone()))
+                .await?;
+            Ok(with_warnings(
+                render_one(res, &updated, 200, as_table, include, out),
+                &warnings,
+            ))
+        }
+        "patch" => {
+            let mode = Mode::parse(q.get("fieldValidation").map(String::as_str))?;
+            let dry = dry_run(&q)?;
+            let ct = req
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            let kind = PatchType::from_content_type(&ct).ok_or_else(|| {
+                ApiError::UnsupportedMediaType(format!(
+                    "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {ct:?})"
+                ))
+            })?;
+            let (_, body) = read_body(req).await?;
+            let patch_doc: Value = if kind == PatchType::Apply {
+                serde_norway::from_slice(&body)
+                    .map_err(|e| ApiError::BadRequest(format!("error decoding YAML: {e}")))?
+            } else {
+                serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("error decoding patch: {e}")))?
+            };
+            if sub == Some(Subresource::Scale) {
+                let updated = store
+                    .update(res, ns.as_deref(), &name, None, dry, |cur| {
+                        let patched =
+                            patch::apply(kind, &scale::to_scale(cur), &patch_doc).map_err(ApiError::BadRequest)?;
+                        check_scale_rv(res, &name, cur, &patched)?;
+                        let mut o = cur.clone();
+                        scale::apply_scale(res, &mut o, &patched)?;
+                        Ok(o)
+                    })
+                    .await?;
+                return Ok(respond(200, &scale::to_scale(&updated), out));
+            }
+            let mut warnings = Vec::new();
+            let result = store
+                .update(res, ns.as_deref(), &name, sub, dry, |cur| {
+                    let mut patched = patch::apply(kind, cur, &patch_doc).map_err(ApiError::BadRequest)?;
+                    warnings = field_validation::check(res, &mut patched, mode)?;
+                    Ok(patched)
+                })
+                .await;
+            match result {
+                Err(ApiError::NotFound { .. }) if kind == PatchType::Apply && sub.is_none() => {
+                    let mut obj = patch_doc;
+                    let warnings = field_validation::check(res, &mut obj, mode)?;
+                    let created = store.create(res, ns.as_deref(), obj, dry).await?;
+                    Ok(with_warnings(
+                        render_one(res, &created, 201, as_table, include, out),
+                        &warnings,
+                    ))
+                }
+                r => Ok(with_warnings(
+                    render_one(res, &r?, 200, as_table, include, out),
+                    &warnings,
+                )),
+            }
+        }
+        "delete" => {
+            let (headers, body) = read_body(req).await?;
+            let opts = delete_options(&q, &headers, &body)?;
+            let obj = store.delete(res, ns.as_deref(), &name, &opts).await?;
+            if res.plural == "namespaces" && meta::is_deleting(&obj) && !opts.dry_run {
+                namespace_lifecycle::spawn_finalize(store.clone(), name.clone());
+            }
+            Ok(render_one(res, &obj, 200, false, include, out))
+        }
+        "deletecollection" => {
+            let (headers, body) = read_body(req).await?;
+            let opts = delete_options(&q, &headers, &body)?;
+            let lopts = ListOptions {
+                predicate: predicate(res, &q)?,
+                ..Default::default()
+            };
+            let list = store.list(res, ns.as_deref(), &lopts).await?;
+            let mut items = Vec::new();
+            for item in list.items {
+                let n = meta::name(&item).to_string();
+                let item_ns = meta::namespace(&item).map(String::from);
+                match store.delete(res, item_ns.as_deref(), &n, &opts).await {
+                    Ok(o) => items.push(o),
+                    Err(ApiError::NotFound { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let list = ListResult {
+                items,
+                revision: list.revision,
+                continue_token: None,
+                remaining: None,
+            };
+            Ok(render_list(res, list, false, include, out))
+        }
+        _ => Err(ApiError::MethodNotAllowed),
+    }
+}
+
+fn delete_options(
+    q: &std::collections::HashMap<String, String>,
+    headers: &http::HeaderMap,
+    body: &[u8],
+) -> Result<DeleteOptions> {
+    let b = if body.is_empty() {
+        Value::Null
+    } else {
+        parse_body(headers, body)?
+    };
+    let grace = q
+        .get("gracePeriodSeconds")
+        .and_then(|g| g.parse::<i64>().ok())
+        .or_else(|| b.get("gracePeriodSeconds").and_then(Value::as_i64));
+    let dry = dry_run(q)?
+        || b.get("dryRun")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|v| v == "All"));
+    Ok(DeleteOptions {
+        grace_period: grace,
+        precondition_uid: b
+            .pointer("/preconditions/uid")
+            .and_then(Value::as_str)
+            .map(String::from),
+        precondition_rv: b
+            .pointer("/preconditions/resourceVersion")
+            .and_then(Value::as_str)
+            .map(String::from),
+        dry_run: dry,
+    })
+}
+
+fn render_one(res: &ResourceInfo, obj: &Value, code: u16, as_table: bool, include: Include, out: Output) -> Response {
+    if as_table {
+        let rv = meta::meta_str(obj, "resourceVersion").unwrap_or("").to_string();
+        let t = table(
+            res,
+            std::slice::from_ref(obj),
+            json!({"resourceVersion": rv}),
+            include,
+            true,
+        );
+        return respond(code, &t, out);
+    }
+    respond(code, obj, out)
+}
+
+fn render_list(res: &ResourceInfo, list: ListResult, as_table: bool, include: Include, out: Output) -> Response {
+    let mut lm = json!({"resourceVersion": list.revision.to_string()});
+    if let Some(c) = &list.continue_token {
+        lm["continue"] = json!(c);
+    }
+    if let Some(r) = list.remaining {
+        lm["remainingItemCount"] = json!(r);
+    }
+    if as_table {
+        return respond(200, &table(res, &list.items, lm, include, true), out);
+    }
+    let body = json!({
+        "kind": res.list_kind(),
+        "apiVersion": res.api_version(),
+        "metadata": lm,
+        "items": list.items,
+    });
+    respond(200, &body, out)
+}

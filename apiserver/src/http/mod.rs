@@ -1,0 +1,70 @@
+//! HTTP front end (hyper 1): the insecure listener, routing, handlers.
+//!
+//! `router` dispatches by path; `handlers` runs CRUD verbs on the generic
+//! store; `watch` streams events; `discovery`/`openapi` describe the API;
+//! `table` renders `as=Table`; `encoding` parses queries and bodies and
+//! negotiates JSON/YAML; `status` maps errors to `Status`; `metrics` counts.
+//! A secure (rustls) listener plugs in next to `serve_insecure` later: it
+//! only needs to hand accepted streams to `serve_connection`.
+
+pub mod discovery;
+pub mod encoding;
+pub mod handlers;
+pub mod metrics;
+pub mod openapi;
+pub mod request_info;
+pub mod router;
+pub mod status;
+pub mod table;
+pub mod watch;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+
+use crate::registry::generic::Store;
+
+pub type Body = BoxBody<Bytes, Infallible>;
+pub type Response = http::Response<Body>;
+
+/// Shared by every request.
+pub struct AppState {
+    pub store: Arc<Store>,
+    pub metrics: metrics::Metrics,
+    /// Host:port clients reach us on (for discovery's serverAddress).
+    pub advertise: String,
+    /// How often watches with allowWatchBookmarks get a BOOKMARK.
+    pub bookmark_interval: std::time::Duration,
+}
+
+/// Accept plain-HTTP connections forever.
+pub async fn serve_insecure(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<()> {
+    loop {
+        let (stream, peer) = listener.accept().await?;
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        tokio::spawn(async move {
+            serve_connection(TokioIo::new(stream), state).await;
+            tracing::trace!(%peer, "connection closed");
+        });
+    }
+}
+
+/// Serve HTTP/1.1 or h2 on one accepted (plain or TLS) stream.
+pub async fn serve_connection<I>(io: I, state: Arc<AppState>)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let svc = hyper::service::service_fn(move |req| {
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(router::route(state, req).await) }
+    });
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    if let Err(e) = builder.serve_connection_with_upgrades(io, svc).await {
+        tracing::debug!(error = %e, "connection error");
+    }
+}

@@ -1,0 +1,132 @@
+//! Parse a request path into what it addresses (k8s RequestInfoFactory).
+//!
+//! `/api/v1/...` and `/apis/<group>/<version>/...`, an optional legacy
+//! `watch/` segment, `namespaces/<ns>/<resource>[/<name>[/<subresource>]]`
+//! or `<resource>[/<name>[/<subresource>]]`; `namespaces/<ns>` itself and
+//! its `status`/`finalize` subresources address the namespace object.
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ResourcePath {
+    pub group: String,
+    pub version: String,
+    pub namespace: Option<String>,
+    pub resource: String,
+    pub name: Option<String>,
+    pub subresource: Option<String>,
+    pub watch_prefix: bool,
+}
+
+/// What a path is: discovery, a resource, or something else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `/api` or `/apis`.
+    Root {
+        legacy: bool,
+    },
+    /// `/apis/<group>`.
+    Group(String),
+    /// `/api/v1` or `/apis/<group>/<version>`.
+    GroupVersion {
+        group: String,
+        version: String,
+    },
+    Resource(ResourcePath),
+    Other,
+}
+
+pub fn parse(path: &str) -> Target {
+    let parts: Vec<String> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|p| !p.is_empty())
+        .map(|p| percent_encoding::percent_decode_str(p).decode_utf8_lossy().into_owned())
+        .collect();
+    let (group, version, rest) = match parts.first().map(String::as_str) {
+        Some("api") => match parts.len() {
+            1 => return Target::Root { legacy: true },
+            2 => {
+                return Target::GroupVersion {
+                    group: String::new(),
+                    version: parts[1].clone(),
+                }
+            }
+            _ => (String::new(), parts[1].clone(), &parts[2..]),
+        },
+        Some("apis") => match parts.len() {
+            1 => return Target::Root { legacy: false },
+            2 => return Target::Group(parts[1].clone()),
+            3 => {
+                return Target::GroupVersion {
+                    group: parts[1].clone(),
+                    version: parts[2].clone(),
+                }
+            }
+            _ => (parts[1].clone(), parts[2].clone(), &parts[3..]),
+        },
+        _ => return Target::Other,
+    };
+    let mut rest: Vec<String> = rest.to_vec();
+    let mut rp = ResourcePath {
+        group,
+        version,
+        ..Default::default()
+    };
+    if rest.first().map(String::as_str) == Some("watch") {
+        rp.watch_prefix = true;
+        rest.remove(0);
+    }
+    if rest.first().map(String::as_str) == Some("namespaces") && rest.len() > 1 {
+        rp.namespace = Some(rest[1].clone());
+        let ns_sub = rest.get(2).is_some_and(|s| s == "status" || s == "finalize");
+        if rest.len() > 2 && !ns_sub {
+            rest.drain(..2);
+        }
+    }
+    rp.resource = rest.first().cloned().unwrap_or_default();
+    rp.name = rest.get(1).cloned();
+    rp.subresource = rest.get(2).cloned();
+    if rest.len() > 3 || rp.resource.is_empty() {
+        return Target::Other;
+    }
+    Target::Resource(rp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn res(path: &str) -> ResourcePath {
+        match parse(path) {
+            Target::Resource(r) => r,
+            other => panic!("{path}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_kubernetes_paths() {
+        let r = res("/api/v1/namespaces/default/pods/web/status");
+        assert_eq!((r.namespace.as_deref(), r.resource.as_str()), (Some("default"), "pods"));
+        assert_eq!(
+            (r.name.as_deref(), r.subresource.as_deref()),
+            (Some("web"), Some("status"))
+        );
+        let r = res("/api/v1/namespaces/kube-system");
+        assert_eq!(
+            (r.resource.as_str(), r.name.as_deref()),
+            ("namespaces", Some("kube-system"))
+        );
+        let r = res("/api/v1/namespaces/x/finalize");
+        assert_eq!(
+            (r.resource.as_str(), r.subresource.as_deref()),
+            ("namespaces", Some("finalize"))
+        );
+        let r = res("/apis/apps/v1/deployments");
+        assert_eq!((r.group.as_str(), r.namespace.as_deref()), ("apps", None));
+        let r = res("/api/v1/watch/namespaces/a/pods");
+        assert!(r.watch_prefix);
+        assert_eq!(r.namespace.as_deref(), Some("a"));
+        assert_eq!(parse("/api"), Target::Root { legacy: true });
+        assert_eq!(parse("/apis/apps"), Target::Group("apps".into()));
+        assert_eq!(parse("/healthz"), Target::Other);
+    }
+}

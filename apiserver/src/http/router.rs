@@ -1,0 +1,118 @@
+//! Top-level dispatch: health, version, metrics, discovery, OpenAPI, then
+//! resource requests. Every request is counted; errors become `Status`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::Method;
+use hyper::body::Incoming;
+use serde_json::json;
+
+use super::encoding::{error_response, output, respond, text};
+use super::request_info::{parse, Target};
+use super::{discovery, handlers, openapi, AppState, Response};
+use crate::error::ApiError;
+
+pub async fn route(state: Arc<AppState>, req: http::Request<Incoming>) -> Response {
+    let started = Instant::now();
+    let path = req.uri().path().to_string();
+    let method = req.method().clone();
+    let out = output(req.headers());
+    let wants_pb = req
+        .headers()
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("protobuf"));
+    let (verb, resource, resp) = match parse(&path) {
+        Target::Resource(rp) => {
+            let resource = rp.resource.clone();
+            let (verb, r) = handlers::handle(&state, rp, req).await;
+            (verb, resource, r.unwrap_or_else(|e| error_response(&e, out)))
+        }
+        other => {
+            let r = if method == Method::GET || method == Method::HEAD {
+                non_resource(&state, &path, other, out, wants_pb).await
+            } else {
+                Err(ApiError::MethodNotAllowed)
+            };
+            (
+                method.as_str().to_lowercase(),
+                String::new(),
+                r.unwrap_or_else(|e| error_response(&e, out)),
+            )
+        }
+    };
+    let code = resp.status().as_u16();
+    state
+        .metrics
+        .observe(&verb, &resource, code, started.elapsed().as_secs_f64());
+    tracing::debug!(%method, %path, code, "request");
+    resp
+}
+
+async fn non_resource(
+    state: &AppState,
+    path: &str,
+    target: Target,
+    out: super::encoding::Output,
+    wants_pb: bool,
+) -> Result<Response, ApiError> {
+    match target {
+        Target::Root { legacy: true } => return Ok(respond(200, &discovery::api_versions(&state.advertise), out)),
+        Target::Root { legacy: false } => return Ok(respond(200, &discovery::api_group_list(), out)),
+        Target::Group(g) => {
+            return discovery::api_group(&g)
+                .map(|d| respond(200, &d, out))
+                .ok_or(ApiError::NoSuchResource)
+        }
+        Target::GroupVersion { group, version } => {
+            return discovery::resource_list(&group, &version)
+                .map(|d| respond(200, &d, out))
+                .ok_or(ApiError::NoSuchResource)
+        }
+        _ => {}
+    }
+    match path.trim_end_matches('/') {
+        "/healthz" | "/livez" | "/healthz/ping" | "/livez/ping" => {
+            Ok(text(200, "ok".into(), "text/plain; charset=utf-8"))
+        }
+        "/readyz" | "/healthz/etcd" | "/readyz/etcd" | "/livez/etcd" => {
+            match state.store.etcd().get("/registry/health").await {
+                Ok(_) => Ok(text(200, "ok".into(), "text/plain; charset=utf-8")),
+                Err(e) => Ok(text(
+                    500,
+                    format!("[-]etcd failed: {e}\nreadyz check failed\n"),
+                    "text/plain; charset=utf-8",
+                )),
+            }
+        }
+        "/version" => Ok(respond(200, &discovery::version(), out)),
+        "/metrics" => Ok(text(200, state.metrics.render(), "text/plain; version=0.0.4")),
+        "/openapi/v2" | "/swagger.json" => Ok(openapi_v2(out, wants_pb)),
+        "/openapi/v3" => Ok(respond(200, &openapi::v3_index(), out)),
+        "" => Ok(respond(
+            200,
+            &json!({"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/metrics", "/openapi/v2", "/openapi/v3", "/readyz", "/version"]}),
+            out,
+        )),
+        p => match p.strip_prefix("/openapi/v3/") {
+            Some(gv) => openapi::v3_group_version(gv)
+                .map(|d| respond(200, &d, out))
+                .ok_or(ApiError::NoSuchResource),
+            None => Err(ApiError::NoSuchResource),
+        },
+    }
+}
+
+/// kubectl asks for protobuf; curl and others get JSON.
+fn openapi_v2(out: super::encoding::Output, wants_pb: bool) -> Response {
+    if !wants_pb {
+        return respond(200, &openapi::v2_json(), out);
+    }
+    let mut resp = http::Response::new(super::encoding::full(openapi::v2_protobuf()));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(openapi::V2_CONTENT_TYPE),
+    );
+    resp
+}

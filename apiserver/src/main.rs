@@ -1,0 +1,48 @@
+//! The `apiserver` binary: flags, logging, then `apiserver::run`.
+
+use clap::Parser;
+
+#[derive(Parser, Debug)]
+#[command(name = "apiserver", about = "Kubernetes API server on any etcd-v3 store")]
+struct Args {
+    /// etcd v3 endpoints, comma separated (fail over in order).
+    #[arg(long, default_value = "http://127.0.0.1:2379")]
+    etcd_servers: String,
+    /// Port for plain HTTP without authentication.
+    #[arg(long, default_value_t = 8080)]
+    insecure_port: u16,
+    /// Address for the insecure port.
+    #[arg(long, default_value = "127.0.0.1")]
+    insecure_bind_address: std::net::IpAddr,
+    /// Encoding of values in etcd: application/json or
+    /// application/vnd.kubernetes.protobuf (kube-apiserver's default).
+    #[arg(long, default_value = "application/json")]
+    storage_media_type: String,
+    /// TTL of stored events, seconds.
+    #[arg(long, default_value_t = 3600)]
+    event_ttl: i64,
+    /// Seconds between watch BOOKMARK events (tests shorten it).
+    #[arg(long, default_value_t = 60, hide = true)]
+    watch_bookmark_interval_seconds: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let a = Args::parse();
+    apiserver::run(apiserver::Config {
+        etcd_servers: a.etcd_servers,
+        insecure_bind_address: a.insecure_bind_address,
+        insecure_port: a.insecure_port,
+        event_ttl_seconds: a.event_ttl,
+        storage_media_type: a.storage_media_type,
+        bookmark_interval: std::time::Duration::from_secs(a.watch_bookmark_interval_seconds.max(1)),
+    })
+    .await
+}

@@ -1,0 +1,19 @@
+//! Registry: what a Kubernetes resource *is* and the one store serving all.
+//!
+//! `resources` is the data table, `strategy/` the per-resource hooks,
+//! `generic/` the Store (CRUD, list, watch), `namespace_lifecycle` the
+//! bootstrap namespaces and the namespace finalizer, `binding` pods/binding,
+//! `scale` the Scale subresource, `field_validation` unknown-field checks,
+//! plus pure helpers: `meta`, `selector`, `validation`, `patch`.
+
+pub mod binding;
+pub mod field_validation;
+pub mod generic;
+pub mod meta;
+pub mod namespace_lifecycle;
+pub mod patch;
+pub mod resources;
+pub mod scale;
+pub mod selector;
+pub mod strategy;
+pub mod validation;

@@ -1,0 +1,206 @@
+//! The resource table: every served resource declared as data.
+//!
+//! Group/version/kind, names for discovery, scope, the etcd key prefix
+//! (kube-apiserver 1.20's special prefixes: nodes→minions,
+//! services→services/specs, endpoints→services/endpoints,
+//! replicationcontrollers→controllers), subresources, selectable fields
+//! and the strategy. Adding a resource = adding a row.
+
+use super::strategy::*;
+use crate::error::GroupResource;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subresource {
+    Status,
+    Binding,
+    Finalize,
+    Scale,
+}
+
+impl Subresource {
+    pub fn name(self) -> &'static str {
+        match self {
+            Subresource::Status => "status",
+            Subresource::Binding => "binding",
+            Subresource::Finalize => "finalize",
+            Subresource::Scale => "scale",
+        }
+    }
+}
+
+pub struct ResourceInfo {
+    pub group: &'static str,
+    pub version: &'static str,
+    pub kind: &'static str,
+    pub plural: &'static str,
+    pub singular: &'static str,
+    pub short_names: &'static [&'static str],
+    pub categories: &'static [&'static str],
+    pub namespaced: bool,
+    pub etcd_prefix: &'static str,
+    pub subresources: &'static [Subresource],
+    /// Field selector labels beyond metadata.name / metadata.namespace.
+    pub fields: &'static [&'static str],
+    /// Written with an etcd lease of `--event-ttl`.
+    pub ttl: bool,
+    /// Top-level fields besides apiVersion/kind/metadata (fieldValidation).
+    pub top_fields: &'static [&'static str],
+    pub strategy: &'static dyn Strategy,
+}
+
+impl ResourceInfo {
+    pub fn group_resource(&self) -> GroupResource {
+        GroupResource {
+            group: self.group,
+            resource: self.plural,
+        }
+    }
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+    pub fn list_kind(&self) -> String {
+        format!("{}List", self.kind)
+    }
+    pub fn has(&self, sub: Subresource) -> bool {
+        self.subresources.contains(&sub)
+    }
+}
+
+const ALL: &[&str] = &["all"];
+const SPEC_STATUS: &[&str] = &["spec", "status"];
+const POD_FIELDS: &[&str] = &[
+    "spec.nodeName",
+    "spec.restartPolicy",
+    "spec.schedulerName",
+    "spec.serviceAccountName",
+    "status.phase",
+    "status.podIP",
+    "status.nominatedNodeName",
+];
+const EVENT_FIELDS: &[&str] = &[
+    "involvedObject.kind",
+    "involvedObject.namespace",
+    "involvedObject.name",
+    "involvedObject.uid",
+    "involvedObject.apiVersion",
+    "involvedObject.resourceVersion",
+    "involvedObject.fieldPath",
+    "reason",
+    "reportingComponent",
+    "source",
+    "type",
+];
+
+macro_rules! res {
+    ($g:expr, $v:expr, $kind:expr, $plural:expr, $singular:expr, $short:expr, $cat:expr,
+     $ns:expr, $prefix:expr, $subs:expr, $fields:expr, $strategy:expr) => {
+        ResourceInfo {
+            group: $g,
+            version: $v,
+            kind: $kind,
+            plural: $plural,
+            singular: $singular,
+            short_names: $short,
+            categories: $cat,
+            namespaced: $ns,
+            etcd_prefix: $prefix,
+            subresources: $subs,
+            fields: $fields,
+            ttl: false,
+            top_fields: SPEC_STATUS,
+            strategy: &$strategy,
+        }
+    };
+}
+
+use Subresource::*;
+
+#[rustfmt::skip]
+pub static RESOURCES: &[ResourceInfo] = &[
+    res!("", "v1", "Namespace", "namespaces", "namespace", &["ns"], &[], false,
+         "namespaces", &[Status, Finalize], &["status.phase"], NamespaceStrategy),
+    res!("", "v1", "Pod", "pods", "pod", &["po"], ALL, true, "pods",
+         &[Status, Binding], POD_FIELDS, PodStrategy),
+    res!("", "v1", "Node", "nodes", "node", &["no"], &[], false, "minions",
+         &[Status], &["spec.unschedulable"], NodeStrategy),
+    res!("", "v1", "Service", "services", "service", &["svc"], ALL, true, "services/specs",
+         &[Status], &[], ServiceStrategy),
+    ResourceInfo {
+        top_fields: &["subsets"],
+        ..res!("", "v1", "Endpoints", "endpoints", "endpoints", &["ep"], &[], true,
+               "services/endpoints", &[], &[], EndpointsStrategy)
+    },
+    ResourceInfo {
+        top_fields: &["data", "binaryData", "immutable"],
+        ..res!("", "v1", "ConfigMap", "configmaps", "configmap", &["cm"], &[], true,
+               "configmaps", &[], &[], ConfigMapStrategy)
+    },
+    ResourceInfo {
+        top_fields: &["data", "stringData", "type", "immutable"],
+        ..res!("", "v1", "Secret", "secrets", "secret", &[], &[], true, "secrets",
+               &[], &["type"], SecretStrategy)
+    },
+    ResourceInfo {
+        top_fields: &["secrets", "imagePullSecrets", "automountServiceAccountToken"],
+        ..res!("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", &["sa"], &[],
+               true, "serviceaccounts", &[], &[], ServiceAccountStrategy)
+    },
+    ResourceInfo {
+        ttl: true,
+        top_fields: &[
+            "involvedObject", "reason", "message", "source", "firstTimestamp", "lastTimestamp",
+            "count", "type", "eventTime", "series", "action", "related", "reportingComponent",
+            "reportingInstance",
+        ],
+        ..res!("", "v1", "Event", "events", "event", &["ev"], &[], true, "events",
+               &[], EVENT_FIELDS, EventStrategy)
+    },
+    res!("apps", "v1", "Deployment", "deployments", "deployment", &["deploy"], ALL, true,
+         "deployments", &[Status, Scale], &[], DeploymentStrategy),
+    res!("apps", "v1", "ReplicaSet", "replicasets", "replicaset", &["rs"], ALL, true,
+         "replicasets", &[Status, Scale], &[], ReplicaSetStrategy),
+    res!("apps", "v1", "DaemonSet", "daemonsets", "daemonset", &["ds"], ALL, true,
+         "daemonsets", &[Status], &[], DaemonSetStrategy),
+    res!("apps", "v1", "StatefulSet", "statefulsets", "statefulset", &["sts"], ALL, true,
+         "statefulsets", &[Status, Scale], &[], StatefulSetStrategy),
+    res!("coordination.k8s.io", "v1", "Lease", "leases", "lease", &[], &[], true, "leases",
+         &[], &[], LeaseStrategy),
+];
+
+/// Look a resource up by group, version and plural.
+pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceInfo> {
+    RESOURCES
+        .iter()
+        .find(|r| r.group == group && r.version == version && r.plural == plural)
+}
+
+/// Groups (other than core) with their versions, in table order.
+pub fn groups() -> Vec<(&'static str, &'static str)> {
+    let mut out: Vec<(&str, &str)> = Vec::new();
+    for r in RESOURCES.iter().filter(|r| !r.group.is_empty()) {
+        if !out.contains(&(r.group, r.version)) {
+            out.push((r.group, r.version));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn special_prefixes_match_kube_apiserver() {
+        let prefix = |g, p| find(g, "v1", p).map(|r| r.etcd_prefix);
+        assert_eq!(prefix("", "nodes"), Some("minions"));
+        assert_eq!(prefix("", "services"), Some("services/specs"));
+        assert_eq!(prefix("", "endpoints"), Some("services/endpoints"));
+        assert_eq!(prefix("apps", "deployments"), Some("deployments"));
+        assert_eq!(prefix("coordination.k8s.io", "leases"), Some("leases"));
+        assert!(find("", "v1", "events").is_some_and(|r| r.ttl));
+    }
+}

@@ -1,0 +1,156 @@
+//! Per-resource behaviour as data plus hooks, the way kube-apiserver's
+//! `rest.RESTCreateStrategy`/`RESTUpdateStrategy` work.
+//!
+//! Hooks see only `serde_json::Value` objects: no HTTP, no etcd. The generic
+//! store (`registry/generic`) calls them around every write; tables for
+//! `kubectl get` come from `columns`/`cells`.
+
+mod core;
+mod namespace;
+mod pod;
+mod service;
+mod workloads;
+
+pub use self::core::{
+    ConfigMapStrategy, EndpointsStrategy, EventStrategy, LeaseStrategy, NodeStrategy, SecretStrategy,
+    ServiceAccountStrategy,
+};
+pub use namespace::NamespaceStrategy;
+pub use pod::PodStrategy;
+pub use service::ServiceStrategy;
+pub use workloads::{DaemonSetStrategy, DeploymentStrategy, ReplicaSetStrategy, StatefulSetStrategy};
+
+use serde_json::{json, Value};
+
+use super::validation::{FieldError, NameRule};
+
+/// One Table column (metav1.TableColumnDefinition).
+pub struct Column {
+    pub name: &'static str,
+    pub kind: &'static str,
+    pub format: &'static str,
+    pub priority: i32,
+    pub description: &'static str,
+}
+
+pub const fn col(name: &'static str, kind: &'static str, priority: i32) -> Column {
+    Column {
+        name,
+        kind,
+        format: "",
+        priority,
+        description: "",
+    }
+}
+
+pub const NAME: Column = Column {
+    name: "Name",
+    kind: "string",
+    format: "name",
+    priority: 0,
+    description: "Name must be unique within a namespace. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names",
+};
+pub const AGE: Column = Column {
+    name: "Age",
+    kind: "string",
+    format: "",
+    priority: 0,
+    description: "CreationTimestamp is a timestamp representing the server time when this object was created.",
+};
+
+pub trait Strategy: Send + Sync {
+    /// Which DNS rule `metadata.name` follows.
+    fn name_rule(&self) -> NameRule {
+        NameRule::Subdomain
+    }
+    /// Defaults and cleared fields before the first write (PrepareForCreate + defaulting).
+    fn prepare_for_create(&self, _obj: &mut Value) {}
+    /// Type-specific validation (metadata is validated generically).
+    fn validate(&self, _obj: &Value) -> Vec<FieldError> {
+        Vec::new()
+    }
+    /// Carry over what an update must not change (PrepareForUpdate + defaulting).
+    fn prepare_for_update(&self, new: &mut Value, _old: &Value) {
+        self.defaults(new);
+    }
+    /// Defaulting applied to every write.
+    fn defaults(&self, _obj: &mut Value) {}
+    /// Validation of an update.
+    fn validate_update(&self, new: &Value, _old: &Value) -> Vec<FieldError> {
+        self.validate(new)
+    }
+    /// Whether the spec changed generation should bump (objects with `generation`).
+    fn tracks_generation(&self) -> bool {
+        false
+    }
+    /// Some(grace seconds) if deleting this object should only mark it.
+    fn graceful_delete(&self, _obj: &Value, _requested: Option<i64>) -> Option<i64> {
+        None
+    }
+    /// Table columns after Name (Age included where it belongs).
+    fn columns(&self) -> Vec<Column> {
+        vec![NAME, AGE]
+    }
+    /// Table cells matching `columns`.
+    fn cells(&self, obj: &Value) -> Vec<Value> {
+        vec![json!(super::meta::name(obj)), json!(age(obj))]
+    }
+}
+
+/// The AGE cell.
+pub fn age(obj: &Value) -> String {
+    super::meta::human_age(super::meta::meta_str(obj, "creationTimestamp"))
+}
+
+/// `obj[ptr]` as &str or "".
+pub fn s<'a>(obj: &'a Value, ptr: &str) -> &'a str {
+    obj.pointer(ptr).and_then(Value::as_str).unwrap_or("")
+}
+
+/// `obj[ptr]` as i64 or 0.
+pub fn n(obj: &Value, ptr: &str) -> i64 {
+    obj.pointer(ptr).and_then(Value::as_i64).unwrap_or(0)
+}
+
+/// Set `obj[ptr]` to `v` if absent/null; creates parent objects.
+pub fn default_at(obj: &mut Value, ptr: &str, v: Value) {
+    if obj.pointer(ptr).is_some_and(|x| !x.is_null()) {
+        return;
+    }
+    set_at(obj, ptr, v);
+}
+
+/// Set `obj[ptr]` to `v`, creating parent objects.
+pub fn set_at(obj: &mut Value, ptr: &str, v: Value) {
+    let mut cur = obj;
+    let parts: Vec<&str> = ptr.trim_start_matches('/').split('/').collect();
+    for (i, p) in parts.iter().enumerate() {
+        if !cur.is_object() {
+            *cur = json!({});
+        }
+        let Value::Object(m) = cur else { return };
+        if i + 1 == parts.len() {
+            m.insert((*p).to_string(), v);
+            return;
+        }
+        cur = m.entry((*p).to_string()).or_insert_with(|| json!({}));
+    }
+}
+
+/// Strategy for resources without special behaviour.
+pub struct PlainStrategy;
+impl Strategy for PlainStrategy {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaulting_helpers() {
+        let mut v = json!({"spec":{"a":1}});
+        default_at(&mut v, "/spec/a", json!(2));
+        default_at(&mut v, "/spec/b/c", json!(3));
+        assert_eq!(v, json!({"spec":{"a":1,"b":{"c":3}}}));
+        assert_eq!(n(&v, "/spec/b/c"), 3);
+    }
+}
