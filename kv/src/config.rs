@@ -113,6 +113,14 @@ pub struct Flags {
         default_value_t = 1_572_864
     )]
     pub max_request_bytes: u32,
+    /// Entries kept behind a snapshot for slow followers; one further behind gets a snapshot.
+    #[arg(
+        long = "snapshot-catchup-entries",
+        env = "ETCD_SNAPSHOT_CATCHUP_ENTRIES",
+        default_value_t = 5000,
+        alias = "experimental-snapshot-catchup-entries"
+    )]
+    pub snapshot_catchup_entries: u64,
     /// Maximum number of snapshot files to retain (0 is unlimited).
     #[arg(long = "max-snapshots", env = "ETCD_MAX_SNAPSHOTS", default_value_t = 5)]
     pub max_snapshots: usize,
@@ -166,6 +174,7 @@ pub struct Config {
     pub new_cluster: bool,
     pub cluster_token: String,
     pub snapshot_count: u64,
+    pub snapshot_catchup_entries: u64,
     pub heartbeat: Duration,
     pub election_ticks: usize,
     pub quota_bytes: i64,
@@ -356,6 +365,7 @@ impl Flags {
             new_cluster,
             cluster_token: self.initial_cluster_token,
             snapshot_count: self.snapshot_count.max(1),
+            snapshot_catchup_entries: self.snapshot_catchup_entries,
             heartbeat: Duration::from_millis(self.heartbeat_interval),
             election_ticks: (self.election_timeout / self.heartbeat_interval) as usize,
             quota_bytes,

@@ -30,6 +30,9 @@ pub struct NodeConfig {
     pub tick: Duration,
     /// Applied entries between two snapshots of the state machine.
     pub snapshot_count: u64,
+    /// Entries kept behind a snapshot for slow followers (etcd's
+    /// `--snapshot-catchup-entries`); a follower further behind receives a snapshot.
+    pub catchup_entries: u64,
     pub pre_vote: bool,
     pub check_quorum: bool,
 }
@@ -43,6 +46,9 @@ pub struct Committed {
     pub data: Vec<u8>,
     /// A membership change raft has just applied (its `context` is the proposer's).
     pub conf_change: Option<ConfChange>,
+    /// Set on the item that tells the state machine to install the snapshot received from
+    /// the leader (`index`/`term` are the snapshot's) before anything after it.
+    pub install_snapshot: bool,
 }
 
 /// The state machine's progress, shared with the loop: the highest index whose effects are
@@ -84,6 +90,10 @@ enum Msg {
     Campaign,
     Step(Box<Message>),
     Unreachable(u64),
+    SnapshotDone {
+        to: u64,
+        ok: bool,
+    },
 }
 
 /// The handle the server holds; cheap to clone.
@@ -190,6 +200,11 @@ impl RaftHandle {
     /// A message from a peer.
     pub fn step(&self, m: Message) {
         let _ = self.tx.send(Msg::Step(Box::new(m)));
+    }
+
+    /// The transport finished (or failed) sending a snapshot to `to`.
+    pub fn report_snapshot(&self, to: u64, ok: bool) {
+        let _ = self.tx.send(Msg::SnapshotDone { to, ok });
     }
 
     /// The transport could not deliver to `id`.
@@ -313,6 +328,14 @@ impl Loop {
                 }
             }
             Msg::Unreachable(id) => self.node.report_unreachable(id),
+            Msg::SnapshotDone { to, ok } => self.node.report_snapshot(
+                to,
+                if ok {
+                    SnapshotStatus::Finish
+                } else {
+                    SnapshotStatus::Failure
+                },
+            ),
         }
     }
 
@@ -373,13 +396,27 @@ impl Loop {
             self.send_messages(rd.take_messages());
         }
         if !rd.snapshot().is_empty() {
+            // A snapshot from the leader: durable first, then raft's log, then the state
+            // machine installs it ahead of every entry after it.
             let snap = rd.snapshot().clone();
+            let (index, term) = (snap.get_metadata().index, snap.get_metadata().term);
             self.persist.save_snapshot(&snap)?;
             self.node
                 .mut_store()
                 .wl()
                 .apply_snapshot(snap)
                 .map_err(|e| Error::Storage(e.to_string()))?;
+            self.conf_applied_to = self.conf_applied_to.max(index);
+            self.last_snapshot = self.last_snapshot.max(index);
+            self.apply_tx
+                .send(vec![Committed {
+                    index,
+                    term,
+                    data: Vec::new(),
+                    conf_change: None,
+                    install_snapshot: true,
+                }])
+                .map_err(|_| Error::Stopped)?;
         }
         for rs in rd.take_read_states() {
             self.answer_read(&rs.request_ctx, rs.index);
@@ -423,28 +460,22 @@ impl Loop {
         if msgs.is_empty() {
             return;
         }
+        let Some(sink) = &self.sink else {
+            for m in msgs {
+                tracing::trace!(to = m.to, "dropping message: no transport");
+            }
+            return;
+        };
         let mut out = Vec::with_capacity(msgs.len());
         for m in msgs {
             if m.get_msg_type() == MessageType::MsgSnapshot {
-                // Log compaction keeps every entry a follower still needs, so this only
-                // happens to a member far behind a restarted leader.
-                tracing::warn!(
-                    to = %format!("{:x}", m.to),
-                    "follower needs a snapshot; snapshot transfer is not supported by this build yet"
-                );
-                self.node.report_snapshot(m.to, SnapshotStatus::Failure);
-                continue;
-            }
-            out.push(m);
-        }
-        match &self.sink {
-            Some(s) => s.send(out),
-            None => {
-                for m in out {
-                    tracing::trace!(to = m.to, "dropping message: no transport");
-                }
+                // Snapshots travel on their own stream so they never hold up heartbeats.
+                sink.send_snapshot(m);
+            } else {
+                out.push(m);
             }
         }
+        sink.send(out);
     }
 
     fn answer_read(&mut self, ctx: &[u8], index: u64) {
@@ -487,6 +518,7 @@ impl Loop {
                 term: e.term,
                 data,
                 conf_change,
+                install_snapshot: false,
             });
         }
         self.apply_tx.send(batch).map_err(|_| Error::Stopped)
@@ -515,18 +547,9 @@ impl Loop {
         meta.term = term;
         meta.set_conf_state(cs);
         self.persist.save_snapshot(&snap)?;
-        // Keep a little log behind the snapshot for slow followers (etcd keeps 5000), and
-        // never an entry a follower has not yet received.
-        let keep = 5000u64;
-        let mut compact_to = applied.saturating_sub(keep);
-        if self.node.raft.state == StateRole::Leader {
-            let id = self.cfg.id;
-            for (pid, pr) in self.node.raft.prs().iter() {
-                if *pid != id {
-                    compact_to = compact_to.min(pr.matched);
-                }
-            }
-        }
+        // Keep some log behind the snapshot for slow followers; one further behind gets the
+        // snapshot itself.
+        let compact_to = applied.saturating_sub(self.cfg.catchup_entries);
         if compact_to > 0 {
             store
                 .wl()
@@ -594,6 +617,7 @@ mod tests {
             heartbeat_tick: 1,
             tick: Duration::from_millis(10),
             snapshot_count: 1000,
+            catchup_entries: 5000,
             pre_vote: true,
             check_quorum: true,
         };

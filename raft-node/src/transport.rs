@@ -8,6 +8,8 @@
 //! is refused, and the refusal is logged once per peer and reason, not on every retry.
 
 use std::collections::{HashMap, HashSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -32,6 +34,21 @@ const BATCH: usize = 512;
 /// Where the raft loop sends its messages.
 pub trait MessageSink: Send + Sync + 'static {
     fn send(&self, msgs: Vec<Message>);
+    /// A `MsgSnapshot`: the transport attaches the state machine's data and reports the
+    /// outcome back to raft.
+    fn send_snapshot(&self, msg: Message);
+}
+
+/// Produces the state machine's data for a snapshot at (at least) the given index, as a file
+/// the transport streams and then deletes.
+pub type SnapshotSource = Arc<dyn Fn(u64) -> Result<PathBuf, String> + Send + Sync>;
+
+/// Bytes per snapshot chunk on the wire.
+const SNAPSHOT_CHUNK: usize = 1 << 20;
+
+/// Where a received snapshot's data waits for the state machine: `<dir>/<index>.snap.db.tar`.
+pub fn incoming_snapshot_path(dir: &Path, index: u64) -> PathBuf {
+    dir.join(format!("{index:016x}.snap.db.tar"))
 }
 
 /// The sending half: one queue and task per peer.
@@ -40,7 +57,9 @@ pub struct Transport {
     self_id: u64,
     runtime: tokio::runtime::Handle,
     peers: RwLock<HashMap<u64, mpsc::Sender<Message>>>,
+    urls: RwLock<HashMap<u64, Vec<String>>>,
     raft: OnceLock<RaftHandle>,
+    snapshots: OnceLock<SnapshotSource>,
     logged: Arc<Mutex<HashSet<(u64, String)>>>,
 }
 
@@ -51,14 +70,17 @@ impl Transport {
             self_id,
             runtime,
             peers: RwLock::new(HashMap::new()),
+            urls: RwLock::new(HashMap::new()),
             raft: OnceLock::new(),
+            snapshots: OnceLock::new(),
             logged: Arc::new(Mutex::new(HashSet::new())),
         })
     }
 
-    /// Gives the transport the raft loop to report unreachable peers to.
-    pub fn attach(&self, raft: RaftHandle) {
+    /// Gives the transport the raft loop to report to, and the state machine's snapshots.
+    pub fn attach(&self, raft: RaftHandle, snapshots: SnapshotSource) {
         let _ = self.raft.set(raft);
+        let _ = self.snapshots.set(snapshots);
     }
 
     /// Starts (or restarts with new URLs) the sender for peer `id`.
@@ -68,6 +90,7 @@ impl Transport {
         }
         let (tx, rx) = mpsc::channel(QUEUE);
         self.peers.write().insert(id, tx);
+        self.urls.write().insert(id, urls.clone());
         let me = self.clone();
         self.runtime.spawn(async move { me.run_peer(id, urls, rx).await });
     }
@@ -75,6 +98,78 @@ impl Transport {
     /// Stops sending to peer `id` (its task ends when the queue closes).
     pub fn remove_peer(&self, id: u64) {
         self.peers.write().remove(&id);
+        self.urls.write().remove(&id);
+    }
+
+    /// Streams a snapshot to its follower; reports the outcome to raft.
+    async fn run_snapshot(self: Arc<Self>, msg: Message) {
+        let to = msg.to;
+        let index = msg.get_snapshot().get_metadata().index;
+        let result = self.clone().stream_snapshot(msg).await;
+        match &result {
+            Ok(()) => tracing::info!(to = %format!("{to:x}"), index, "sent snapshot"),
+            Err(e) => self.log_once(to, &format!("cannot send snapshot at index {index}: {e}")),
+        }
+        if let Some(r) = self.raft.get() {
+            r.report_snapshot(to, result.is_ok());
+        }
+    }
+
+    async fn stream_snapshot(self: Arc<Self>, msg: Message) -> Result<(), String> {
+        let to = msg.to;
+        let index = msg.get_snapshot().get_metadata().index;
+        let source = self.snapshots.get().cloned().ok_or("no snapshot source")?;
+        let url = self
+            .urls
+            .read()
+            .get(&to)
+            .and_then(|u| u.first().cloned())
+            .ok_or("no URL for the peer")?;
+        let path = tokio::task::spawn_blocking(move || source(index))
+            .await
+            .map_err(|e| e.to_string())??;
+        let header = msg.write_to_bytes().map_err(|e| e.to_string())?;
+        let (cid, from) = (self.cluster_id, self.self_id);
+        let (tx, rx) = mpsc::channel::<SnapshotChunk>(4);
+        let reader_path = path.clone();
+        let reader = tokio::task::spawn_blocking(move || -> Result<(), String> {
+            let mut f = std::fs::File::open(&reader_path).map_err(|e| e.to_string())?;
+            let mut first = Some(header);
+            loop {
+                let mut buf = vec![0u8; SNAPSHOT_CHUNK];
+                let n = f.read(&mut buf).map_err(|e| e.to_string())?;
+                buf.truncate(n);
+                let chunk = SnapshotChunk {
+                    cluster_id: cid,
+                    from,
+                    to,
+                    message: first.take().unwrap_or_default(),
+                    data: buf,
+                    last: n == 0,
+                };
+                if tx.blocking_send(chunk).is_err() {
+                    return Err("snapshot stream closed".into());
+                }
+                if n == 0 {
+                    return Ok(());
+                }
+            }
+        });
+        let channel = tonic::transport::Endpoint::from_shared(url)
+            .map_err(|e| e.to_string())?
+            .connect_timeout(Duration::from_secs(2))
+            .connect()
+            .await
+            .map_err(|e| e.to_string())?;
+        let sent = PeerClient::new(channel)
+            .max_encoding_message_size(SNAPSHOT_CHUNK * 2)
+            .snapshot(ReceiverStream::new(rx))
+            .await
+            .map_err(|s| s.message().to_string());
+        let read = reader.await.map_err(|e| e.to_string())?;
+        let _ = std::fs::remove_file(&path);
+        sent?;
+        read
     }
 
     fn log_once(&self, peer: u64, what: &str) {
@@ -179,8 +274,19 @@ impl Transport {
     }
 }
 
-impl MessageSink for Transport {
+impl MessageSink for Arc<Transport> {
     fn send(&self, msgs: Vec<Message>) {
+        Transport::send_now(self, msgs)
+    }
+
+    fn send_snapshot(&self, msg: Message) {
+        let me = self.clone();
+        self.runtime.spawn(async move { me.run_snapshot(msg).await });
+    }
+}
+
+impl Transport {
+    fn send_now(&self, msgs: Vec<Message>) {
         let peers = self.peers.read();
         for m in msgs {
             match peers.get(&m.to) {
@@ -201,6 +307,7 @@ pub struct PeerService {
     self_id: u64,
     raft: RaftHandle,
     members: MembersFn,
+    incoming_dir: PathBuf,
     logged: Mutex<HashSet<(u64, String)>>,
 }
 
@@ -208,12 +315,19 @@ pub struct PeerService {
 pub type MembersFn = Arc<dyn Fn() -> Vec<MemberContext> + Send + Sync>;
 
 impl PeerService {
-    pub fn new(cluster_id: u64, self_id: u64, raft: RaftHandle, members: MembersFn) -> PeerService {
+    pub fn new(
+        cluster_id: u64,
+        self_id: u64,
+        raft: RaftHandle,
+        members: MembersFn,
+        incoming_dir: PathBuf,
+    ) -> PeerService {
         PeerService {
             cluster_id,
             self_id,
             raft,
             members,
+            incoming_dir,
             logged: Mutex::new(HashSet::new()),
         }
     }
@@ -255,10 +369,45 @@ impl Peer for PeerService {
         Ok(Response::new(PeerAck {}))
     }
 
-    async fn snapshot(&self, _req: Request<Streaming<SnapshotChunk>>) -> Result<Response<PeerAck>, Status> {
-        Err(Status::unimplemented(
-            "snapshot transfer is not supported by this build yet",
-        ))
+    /// Receives a snapshot: its data lands in `incoming_dir` under the snapshot's index, and
+    /// only then does the MsgSnapshot reach raft (which hands it to the state machine).
+    async fn snapshot(&self, req: Request<Streaming<SnapshotChunk>>) -> Result<Response<PeerAck>, Status> {
+        use tokio::io::AsyncWriteExt;
+        let mut incoming = req.into_inner();
+        let first = incoming
+            .message()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("empty snapshot stream"))?;
+        self.check(first.cluster_id, first.from, first.to)?;
+        let msg = Message::parse_from_bytes(&first.message)
+            .map_err(|e| Status::invalid_argument(format!("undecodable snapshot message: {e}")))?;
+        if msg.get_msg_type() != raft::eraftpb::MessageType::MsgSnapshot {
+            return Err(Status::invalid_argument(
+                "the first snapshot chunk must carry a MsgSnapshot",
+            ));
+        }
+        let index = msg.get_snapshot().get_metadata().index;
+        let path = incoming_snapshot_path(&self.incoming_dir, index);
+        let part = path.with_extension("tar.part");
+        let io = |e: std::io::Error| Status::internal(format!("snapshot {}: {e}", part.display()));
+        let mut f = tokio::fs::File::create(&part).await.map_err(io)?;
+        f.write_all(&first.data).await.map_err(io)?;
+        let mut done = first.last;
+        while !done {
+            match incoming.message().await? {
+                Some(c) => {
+                    f.write_all(&c.data).await.map_err(io)?;
+                    done = c.last;
+                }
+                None => return Err(Status::invalid_argument("snapshot stream ended early")),
+            }
+        }
+        f.sync_all().await.map_err(io)?;
+        drop(f);
+        tokio::fs::rename(&part, &path).await.map_err(io)?;
+        tracing::info!(from = %format!("{:x}", first.from), index, "received snapshot");
+        self.raft.step(msg);
+        Ok(Response::new(PeerAck {}))
     }
 
     async fn members(&self, _req: Request<MembersRequest>) -> Result<Response<MembersResponse>, Status> {

@@ -68,6 +68,13 @@ impl Alarms {
         })
     }
 
+    /// Replaces the alarms with what `backend` holds (after a snapshot install).
+    pub fn reload(&self, backend: &Backend) -> Result<()> {
+        let fresh = Alarms::recover(backend)?;
+        *self.active.lock() = fresh.list();
+        Ok(())
+    }
+
     pub fn list(&self) -> Vec<AlarmMember> {
         self.active.lock().clone()
     }
@@ -277,6 +284,46 @@ impl Applier {
             return Ok((Response::Empty, rev));
         }
         Err(Error::Unimplemented("etcdserver: unsupported request in raft log"))
+    }
+
+    /// Installs the snapshot the leader sent (`index`): its database replaces ours, and
+    /// everything derived from the database is reloaded. Entries after it apply on top.
+    pub fn install_snapshot(&self, snap_dir: &std::path::Path, index: u64) -> Result<()> {
+        let io = |what: &str, e: std::io::Error| Error::Backend(format!("install snapshot {index}: {what}: {e}"));
+        let tar_path = raft_node::transport::incoming_snapshot_path(snap_dir, index);
+        let staging = snap_dir.join("db.incoming");
+        let _ = std::fs::remove_dir_all(&staging);
+        std::fs::create_dir_all(&staging).map_err(|e| io("staging dir", e))?;
+        let f = std::fs::File::open(&tar_path).map_err(|e| io("open", e))?;
+        tar::Archive::new(f).unpack(&staging).map_err(|e| io("unpack", e))?;
+        // A name no live or earlier database has, even for the same index twice.
+        let name = format!("db.{index:016x}.{:08x}", rand::random::<u32>());
+        let fresh = snap_dir.join(&name);
+        std::fs::rename(staging.join("db"), &fresh).map_err(|e| io("move new db", e))?;
+        let _ = std::fs::remove_dir_all(&staging);
+        let backend = Arc::new(Backend::open(&fresh)?);
+        self.store.replace_backend(backend.clone())?;
+        self.lessor.reload(&backend)?;
+        self.alarms.reload(&backend)?;
+        let members: Vec<MemberInfo> = match backend.get(Cf::Meta, crate::member::MEMBERS_KEY)? {
+            Some(v) => serde_json::from_slice(&v).map_err(|e| Error::Corrupt(format!("members: {e}")))?,
+            None => Vec::new(),
+        };
+        for m in &members {
+            self.transport.add_peer(m.id, m.peer_urls.clone());
+        }
+        *self.members.write() = members;
+        let old = crate::backend::layout::switch_live(snap_dir, &name).map_err(|e| io("switch db", e))?;
+        self.hub.reset_after_install();
+        // The old database closes when its last reader lets go; its files go with the dir.
+        let _ = std::fs::remove_dir_all(&old);
+        let _ = std::fs::remove_file(&tar_path);
+        tracing::info!(
+            index,
+            revision = self.store.current_revision(),
+            "installed snapshot from the leader"
+        );
+        Ok(())
     }
 
     /// A membership change raft applied: the member list (persisted with the applied index)

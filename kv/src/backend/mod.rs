@@ -2,6 +2,7 @@
 //! concern. Only `rocks.rs` imports `rocksdb`; everything above speaks in `Cf`, `Batch` and
 //! `RawIter`.
 
+pub mod layout;
 mod rocks;
 
 pub use rocks::{Backend, Batch, RawIter};

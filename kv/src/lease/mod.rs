@@ -88,6 +88,13 @@ impl Lessor {
         })
     }
 
+    /// Replaces every lease with what `backend` holds (after a snapshot install).
+    pub fn reload(&self, backend: &Backend) -> Result<()> {
+        let fresh = Lessor::recover(backend, self.min_ttl)?;
+        *self.leases.lock() = std::mem::take(&mut *fresh.leases.lock());
+        Ok(())
+    }
+
     pub fn min_ttl(&self) -> i64 {
         self.min_ttl
     }

@@ -48,7 +48,8 @@ fn save_members(backend: &Backend, members: &[MemberInfo]) -> anyhow::Result<()>
 /// Starts the member; returns once raft runs and the apply loop is live.
 pub async fn start(cfg: Config, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Member>> {
     std::fs::create_dir_all(&cfg.snap_dir).with_context(|| format!("cannot create {}", cfg.snap_dir.display()))?;
-    let backend = Arc::new(Backend::open(&cfg.snap_dir.join("db")).context("open backend")?);
+    let live = crate::backend::layout::live_dir(&cfg.snap_dir).context("locate the database")?;
+    let backend = Arc::new(Backend::open(&live).context("open backend")?);
     let store = Arc::new(KvStore::open(backend.clone())?);
     let lessor = Arc::new(Lessor::recover(&backend, cfg.min_lease_ttl())?);
     let alarms = Arc::new(Alarms::recover(&backend)?);
@@ -181,7 +182,7 @@ pub async fn start(cfg: Config, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Mem
     let (applied_tx, applied_rx) = watch::channel(store.consistent_index());
     let (apply_tx, apply_rx) = mpsc::unbounded_channel();
 
-    let snap_backend = backend.clone();
+    let snap_store = store.clone();
     let snap_members = serde_json::to_vec(&members)?;
     let raft = RaftHandle::start(
         NodeConfig {
@@ -190,6 +191,7 @@ pub async fn start(cfg: Config, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Mem
             heartbeat_tick: 1,
             tick: cfg.heartbeat,
             snapshot_count: cfg.snapshot_count,
+            catchup_entries: cfg.snapshot_catchup_entries,
             pre_vote: cfg.pre_vote,
             check_quorum: true,
         },
@@ -203,24 +205,25 @@ pub async fn start(cfg: Config, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Mem
             index: applied_index.clone(),
             snapshot: Arc::new(move |_index| {
                 // Everything applied must be durable before the WAL behind it is released.
-                snap_backend
+                snap_store
+                    .backend()
                     .sync()
                     .map_err(|e| raft_node::Error::Storage(e.to_string()))?;
                 Ok(snap_members.clone())
             }),
         },
         apply_tx,
-        Some(transport.clone()),
+        Some(Arc::new(transport.clone())),
     )
     .context("start raft")?;
-    transport.attach(raft.clone());
+    transport.attach(raft.clone(), snapshot_source(store.clone(), cfg.snap_dir.clone()));
     let members = Arc::new(parking_lot::RwLock::new(members));
     let for_peers = members.clone();
     let members_fn: raft_node::transport::MembersFn =
         Arc::new(move || for_peers.read().iter().map(|m| m.to_context()).collect());
     serve_peers(
         &cfg,
-        raft_node::transport::PeerService::new(cid, id, raft.clone(), members_fn),
+        raft_node::transport::PeerService::new(cid, id, raft.clone(), members_fn, cfg.snap_dir.clone()),
     )
     .await?;
 
@@ -242,6 +245,7 @@ pub async fn start(cfg: Config, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Mem
         applied_index,
         applied_tx,
         metrics.clone(),
+        cfg.snap_dir.clone(),
     )?;
 
     let member = Arc::new(Member {
@@ -263,6 +267,32 @@ pub async fn start(cfg: Config, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Mem
     spawn_background(member.clone());
     spawn_publish(member.clone());
     Ok(member)
+}
+
+/// The leader's side of a snapshot: once this member has applied `index`, a checkpoint of
+/// the database packed as a tar in the snap dir (the transport streams and deletes it).
+fn snapshot_source(store: Arc<KvStore>, snap_dir: std::path::PathBuf) -> raft_node::transport::SnapshotSource {
+    Arc::new(move |index| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while store.consistent_index() < index {
+            if std::time::Instant::now() > deadline {
+                return Err(format!("state machine did not reach index {index}"));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let work = tempfile::Builder::new()
+            .prefix("send-")
+            .tempdir_in(&snap_dir)
+            .map_err(|e| e.to_string())?;
+        let cp = work.path().join("db");
+        store.backend().checkpoint(&cp).map_err(|e| e.to_string())?;
+        let out = snap_dir.join(format!("send-{index:016x}-{}.tar", rand::random::<u32>()));
+        let f = std::fs::File::create(&out).map_err(|e| e.to_string())?;
+        let mut b = tar::Builder::new(f);
+        b.append_dir_all("db", &cp).map_err(|e| e.to_string())?;
+        b.into_inner().and_then(|f| f.sync_all()).map_err(|e| e.to_string())?;
+        Ok(out)
+    })
 }
 
 /// Asks the other members named in `--initial-cluster` for the cluster's ID and members.
@@ -362,6 +392,7 @@ fn spawn_apply_loop(
     applied_index: Arc<AtomicU64>,
     applied_tx: watch::Sender<u64>,
     metrics: Arc<Metrics>,
+    snap_dir: std::path::PathBuf,
 ) -> anyhow::Result<()> {
     std::thread::Builder::new().name("apply".into()).spawn(move || {
         while let Some(batch) = rx.blocking_recv() {
@@ -370,6 +401,15 @@ fn spawn_apply_loop(
             };
             metrics.proposals_committed.set(last as i64);
             for c in &batch {
+                if c.install_snapshot {
+                    if let Err(e) = applier.install_snapshot(&snap_dir, c.index) {
+                        // The log after this snapshot cannot apply on anything else.
+                        eprintln!("kv: cannot install the snapshot from the leader: {e}");
+                        std::process::exit(1);
+                    }
+                    applied_index.store(applier.store.consistent_index().max(c.index), Ordering::Release);
+                    continue;
+                }
                 let started = std::time::Instant::now();
                 if let Some((id, outcome)) = applier.apply(c) {
                     metrics.backend_commit.observe(started.elapsed().as_secs_f64());

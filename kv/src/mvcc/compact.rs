@@ -27,7 +27,8 @@ impl KvStore {
             let mut touched = BTreeSet::new();
             let mut next_from = None;
             {
-                let mut it = self.backend.iter(Cf::Rev)?;
+                let backend = self.backend();
+                let mut it = backend.iter(Cf::Rev)?;
                 it.seek(&from);
                 while it.valid() {
                     let k = it.key().ok_or_else(|| Error::Corrupt("rev key".into()))?;
@@ -54,7 +55,7 @@ impl KvStore {
             for key in &touched {
                 self.compact_key(key, rev, &mut batch)?;
             }
-            self.backend.write(batch)?;
+            self.backend().write(batch)?;
             match next_from {
                 Some(f) => from = f,
                 None => break,
@@ -63,14 +64,15 @@ impl KvStore {
         let mut b = Batch::default();
         b.put(Cf::Meta, META_COMPACT_REV, (rev as u64).to_be_bytes().to_vec());
         put_meta_index(&mut b, index, term);
-        self.backend.write(b)?;
+        self.backend().write(b)?;
         self.compacted.store(rev, Ordering::Release);
         self.consistent_index.store(index, Ordering::Release);
         Ok(())
     }
 
     fn compact_key(&self, key: &[u8], rev: i64, batch: &mut Batch) -> Result<()> {
-        let mut it = self.backend.iter(Cf::Key)?;
+        let backend = self.backend();
+        let mut it = backend.iter(Cf::Key)?;
         it.seek(&keys::version_key(
             key,
             Revision {
@@ -123,7 +125,8 @@ mod tests {
         assert_eq!(at5.kvs[0].value, b"2");
         assert_eq!(s.range(&all, 0, 0, false).expect("range").count, 2);
         // The history left is exactly the kept version of a plus c's put.
-        let mut it = s.backend.iter(Cf::Rev).expect("iter");
+        let backend = s.backend();
+        let mut it = backend.iter(Cf::Rev).expect("iter");
         it.seek_to_first();
         let mut revs = Vec::new();
         while it.valid() {

@@ -18,7 +18,8 @@ impl KvStore {
             return Err(Error::Compacted);
         }
         let mut crc = crc32c::crc32c(b"key");
-        let mut it = self.backend.iter(Cf::Rev)?;
+        let backend = self.backend();
+        let mut it = backend.iter(Cf::Rev)?;
         it.seek(&keys::rev_key(Revision { main: 0, sub: 0 }));
         while it.valid() {
             let k = it.key().ok_or_else(|| Error::Corrupt("rev key".into()))?;
@@ -30,7 +31,7 @@ impl KvStore {
             let (flag, key) = v.split_first().ok_or_else(|| Error::Corrupt("rev value".into()))?;
             let tomb = *flag == keys::TOMBSTONE;
             let stored = self
-                .backend
+                .backend()
                 .get(Cf::Key, &keys::version_key(key, r))?
                 .ok_or_else(|| Error::Corrupt(format!("revision {} {} has no version", r.main, r.sub)))?;
             crc = crc32c::crc32c_append(crc, &keys::etcd_rev_bytes(r, tomb));

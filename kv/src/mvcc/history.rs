@@ -22,7 +22,8 @@ impl KvStore {
             return Err(Error::Compacted);
         }
         let mut out = Vec::new();
-        let mut it = self.backend.iter(Cf::Rev)?;
+        let backend = self.backend();
+        let mut it = backend.iter(Cf::Rev)?;
         it.seek(&keys::rev_key(Revision {
             main: from.max(0),
             sub: 0,
@@ -48,7 +49,8 @@ impl KvStore {
     }
 
     fn event_at(&self, key: &[u8], r: Revision, with_prev: bool) -> Result<Event> {
-        let mut it = self.backend.iter(Cf::Key)?;
+        let backend = self.backend();
+        let mut it = backend.iter(Cf::Key)?;
         it.seek(&keys::version_key(key, r));
         let raw = match (it.valid(), it.key()) {
             (true, Some(k)) if keys::decode_version_key(k) == Some((key.to_vec(), r)) => it.value().map(|v| v.to_vec()),

@@ -16,6 +16,8 @@ mod txn;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
+
 use prost::Message;
 use proto::mvccpb::KeyValue;
 
@@ -111,7 +113,7 @@ impl KeyRange {
 
 /// The MVCC key-value store.
 pub struct KvStore {
-    backend: Arc<Backend>,
+    backend: ArcSwap<Backend>,
     current: AtomicI64,
     compacted: AtomicI64,
     consistent_index: AtomicU64,
@@ -137,15 +139,29 @@ impl KvStore {
         let compacted = read_u64(&backend, META_COMPACT_REV)?.unwrap_or(0) as i64;
         let ci = read_u64(&backend, META_CONSISTENT_INDEX)?.unwrap_or(0);
         Ok(KvStore {
-            backend,
+            backend: ArcSwap::new(backend),
             current: AtomicI64::new(current),
             compacted: AtomicI64::new(compacted),
             consistent_index: AtomicU64::new(ci),
         })
     }
 
-    pub fn backend(&self) -> &Arc<Backend> {
-        &self.backend
+    /// The backend as of now (a snapshot install may replace it).
+    pub fn backend(&self) -> Arc<Backend> {
+        self.backend.load_full()
+    }
+
+    /// Switches to another backend (an installed snapshot) and reloads the counters from it.
+    /// Readers that already hold the old one finish on it.
+    pub fn replace_backend(&self, backend: Arc<Backend>) -> Result<()> {
+        let current = read_u64(&backend, META_CURRENT_REV)?.unwrap_or(1) as i64;
+        let compacted = read_u64(&backend, META_COMPACT_REV)?.unwrap_or(0) as i64;
+        let ci = read_u64(&backend, META_CONSISTENT_INDEX)?.unwrap_or(0);
+        self.backend.store(backend);
+        self.compacted.store(compacted, Ordering::Release);
+        self.consistent_index.store(ci, Ordering::Release);
+        self.current.store(current, Ordering::Release);
+        Ok(())
     }
 
     /// The newest revision, visible to reads.
@@ -165,7 +181,7 @@ impl KvStore {
 
     /// The raft term saved with the last applied entry.
     pub fn saved_term(&self) -> Result<u64> {
-        Ok(read_u64(&self.backend, META_TERM)?.unwrap_or(0))
+        Ok(read_u64(&self.backend(), META_TERM)?.unwrap_or(0))
     }
 
     /// Starts the next write; the caller commits it with the raft index it applies.
@@ -192,7 +208,7 @@ impl KvStore {
     pub fn mark_applied(&self, index: u64, term: u64) -> Result<()> {
         let mut b = crate::backend::Batch::default();
         put_meta_index(&mut b, index, term);
-        self.backend.write(b)?;
+        self.backend().write(b)?;
         self.consistent_index.store(index, Ordering::Release);
         Ok(())
     }

@@ -44,7 +44,8 @@ impl KvStore {
     /// Visits, in key order, each key of `range` that has a version at or below `rev`:
     /// `f(is_live, raw_value)`.
     pub(crate) fn scan(&self, range: &KeyRange, rev: i64, mut f: impl FnMut(bool, &[u8]) -> Result<()>) -> Result<()> {
-        let mut it = self.backend.iter(Cf::Key)?;
+        let backend = self.backend();
+        let mut it = backend.iter(Cf::Key)?;
         let mut seek = keys::key_start(range.start());
         let latest = rev >= self.current_revision();
         loop {
@@ -78,7 +79,8 @@ impl KvStore {
 
     /// The newest version of `key` at or below `rev`, if live.
     pub(crate) fn get_at(&self, key: &[u8], rev: i64) -> Result<Option<KeyValue>> {
-        let mut it = self.backend.iter(Cf::Key)?;
+        let backend = self.backend();
+        let mut it = backend.iter(Cf::Key)?;
         it.seek(&keys::version_key(
             key,
             Revision {

@@ -230,7 +230,7 @@ impl<'a> WriteTxn<'a> {
                 .put(Cf::Meta, META_CURRENT_REV, (self.rev as u64).to_be_bytes().to_vec());
             self.rev
         };
-        self.store.backend.write(self.batch)?;
+        self.store.backend().write(self.batch)?;
         self.store.publish(rev, index);
         Ok((rev, self.changes))
     }

@@ -111,8 +111,9 @@ impl Maintenance for MaintenanceService {
         let hash = m
             .read(|s| {
                 let mut crc = 0u32;
+                let backend = s.backend();
                 for cf in Cf::ALL {
-                    let mut it = s.backend().iter(cf)?;
+                    let mut it = backend.iter(cf)?;
                     it.seek_to_first();
                     crc = crc32c::crc32c_append(crc, cf.name().as_bytes());
                     while it.valid() {

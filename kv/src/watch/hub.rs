@@ -135,6 +135,18 @@ impl WatchHub {
         Ok(())
     }
 
+    /// After a snapshot install: the store jumped, so every watcher catches up from the new
+    /// history (or is told its revision was compacted).
+    pub fn reset_after_install(&self) {
+        let mut st = self.state.lock();
+        st.notified = self.store.current_revision();
+        for w in st.watchers.values_mut() {
+            w.synced = false;
+        }
+        drop(st);
+        self.wake_catchup.notify_one();
+    }
+
     pub fn is_watching(&self, stream: u64, watch_id: i64) -> bool {
         self.state.lock().watchers.contains_key(&(stream, watch_id))
     }
