@@ -71,11 +71,20 @@ pub async fn serve_clients(
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(l);
         let r = routes.clone();
         let mut stop = stop_tx.subscribe();
+        let lm = member.clone();
+        // etcd's interceptor: a request that requires a leader fails fast without one.
+        let require_leader = tonic::service::InterceptorLayer::new(move |req: tonic::Request<()>| {
+            if watch::requires_leader(&req) && !lm.has_leader() {
+                return Err(errors::status(crate::error::Error::NoLeader));
+            }
+            Ok(req)
+        });
         tasks.push(tokio::spawn(async move {
             let res = tonic::transport::Server::builder()
                 .accept_http1(true)
                 .tcp_nodelay(true)
                 .http2_keepalive_interval(Some(std::time::Duration::from_secs(7200)))
+                .layer(require_leader)
                 .add_routes(r)
                 .serve_with_incoming_shutdown(incoming, async move {
                     let _ = stop.recv().await;
