@@ -147,6 +147,56 @@ pub struct Flags {
     /// Configures log level: debug, info, warn, error, panic, or fatal.
     #[arg(long = "log-level", env = "ETCD_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+    /// Path to the client server TLS cert file.
+    #[arg(long = "cert-file", env = "ETCD_CERT_FILE")]
+    pub cert_file: Option<PathBuf>,
+    /// Path to the client server TLS key file.
+    #[arg(long = "key-file", env = "ETCD_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
+    /// Path to the client server TLS trusted CA cert file.
+    #[arg(long = "trusted-ca-file", env = "ETCD_TRUSTED_CA_FILE")]
+    pub trusted_ca_file: Option<PathBuf>,
+    /// Enable client cert authentication.
+    #[arg(long = "client-cert-auth", env = "ETCD_CLIENT_CERT_AUTH", default_value_t = false)]
+    pub client_cert_auth: bool,
+    /// Client TLS using generated certificates.
+    #[arg(long = "auto-tls", env = "ETCD_AUTO_TLS", default_value_t = false)]
+    pub auto_tls: bool,
+    /// Path to the peer server TLS cert file.
+    #[arg(long = "peer-cert-file", env = "ETCD_PEER_CERT_FILE")]
+    pub peer_cert_file: Option<PathBuf>,
+    /// Path to the peer server TLS key file.
+    #[arg(long = "peer-key-file", env = "ETCD_PEER_KEY_FILE")]
+    pub peer_key_file: Option<PathBuf>,
+    /// Path to the peer server TLS trusted CA file.
+    #[arg(long = "peer-trusted-ca-file", env = "ETCD_PEER_TRUSTED_CA_FILE")]
+    pub peer_trusted_ca_file: Option<PathBuf>,
+    /// Enable peer client cert authentication.
+    #[arg(
+        long = "peer-client-cert-auth",
+        env = "ETCD_PEER_CLIENT_CERT_AUTH",
+        default_value_t = false
+    )]
+    pub peer_client_cert_auth: bool,
+    /// Peer TLS using generated certificates.
+    #[arg(long = "peer-auto-tls", env = "ETCD_PEER_AUTO_TLS", default_value_t = false)]
+    pub peer_auto_tls: bool,
+    /// Comma-separated list of supported TLS cipher suites (TLS 1.2; TLS 1.3 suites always on).
+    #[arg(long = "cipher-suites", env = "ETCD_CIPHER_SUITES", default_value = "")]
+    pub cipher_suites: String,
+    /// Minimum TLS version supported by etcd (TLS1.2 or TLS1.3).
+    #[arg(long = "tls-min-version", env = "ETCD_TLS_MIN_VERSION", default_value = "TLS1.2")]
+    pub tls_min_version: String,
+    /// Maximum TLS version supported by etcd (empty means the newest).
+    #[arg(long = "tls-max-version", env = "ETCD_TLS_MAX_VERSION", default_value = "")]
+    pub tls_max_version: String,
+    /// The validity period of the self-signed certificates, in years.
+    #[arg(
+        long = "self-signed-cert-validity",
+        env = "ETCD_SELF_SIGNED_CERT_VALIDITY",
+        default_value_t = 1
+    )]
+    pub self_signed_cert_validity: u32,
     /// Print the version and exit.
     #[arg(long, default_value_t = false)]
     pub version: bool,
@@ -159,16 +209,26 @@ pub struct InitialMember {
     pub peer_urls: Vec<String>,
 }
 
+/// One address to listen on, with or without TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listen {
+    pub addr: SocketAddr,
+    pub tls: bool,
+}
+
 /// Checked configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub name: String,
+    pub client_tls: crate::tls::TlsSide,
+    pub peer_tls: crate::tls::TlsSide,
+    pub tls_common: crate::tls::TlsCommon,
     pub data_dir: PathBuf,
     pub wal_dir: PathBuf,
     pub snap_dir: PathBuf,
-    pub listen_client: Vec<SocketAddr>,
+    pub listen_client: Vec<Listen>,
     pub advertise_client_urls: Vec<String>,
-    pub listen_peer: Vec<SocketAddr>,
+    pub listen_peer: Vec<Listen>,
     pub advertise_peer_urls: Vec<String>,
     pub initial_cluster: Vec<InitialMember>,
     pub new_cluster: bool,
@@ -211,30 +271,44 @@ fn split_list(s: &str) -> Vec<String> {
         .collect()
 }
 
-/// `http://host:port` → socket addresses to bind.
-pub fn parse_listen_url(url: &str) -> Result<Vec<SocketAddr>, ConfigError> {
-    let rest = url.strip_prefix("http://").ok_or_else(|| {
-        if url.starts_with("https://") || url.starts_with("unixs://") {
-            ConfigError(format!(
-                "URL scheme {url:?} needs TLS, which this build does not serve yet"
-            ))
-        } else {
-            ConfigError(format!("URL scheme must be http, https, unix, or unixs: {url}"))
-        }
-    })?;
+/// `http://host:port` or `https://host:port` → addresses to bind.
+pub fn parse_listen_url(url: &str) -> Result<Vec<Listen>, ConfigError> {
+    let (rest, tls) = if let Some(r) = url.strip_prefix("http://") {
+        (r, false)
+    } else if let Some(r) = url.strip_prefix("https://") {
+        (r, true)
+    } else {
+        return Err(ConfigError(format!("URL scheme must be http or https: {url}")));
+    };
     let hostport = rest.trim_end_matches('/');
     if hostport.contains('/') {
         return Err(ConfigError(format!("URL must not contain a path: {url}")));
     }
-    let addrs: Vec<SocketAddr> = hostport
+    let addrs: Vec<Listen> = hostport
         .to_socket_addrs()
         .map_err(|e| ConfigError(format!("invalid URL {url}: {e}")))?
         .filter(|a| a.is_ipv4() || !hostport.starts_with("localhost"))
+        .map(|addr| Listen { addr, tls })
         .collect();
     if addrs.is_empty() {
         return Err(ConfigError(format!("URL {url} resolves to no address")));
     }
     Ok(addrs)
+}
+
+/// The host parts of URLs (names for auto-TLS certificates).
+pub fn url_hosts(urls: &[String]) -> Vec<String> {
+    urls.iter()
+        .filter_map(|u| {
+            let rest = u.split_once("://").map(|(_, r)| r)?;
+            let hostport = rest.trim_end_matches('/');
+            let host = match hostport.rsplit_once(':') {
+                Some((h, _)) => h,
+                None => hostport,
+            };
+            Some(host.trim_start_matches('[').trim_end_matches(']').to_string())
+        })
+        .collect()
 }
 
 fn parse_duration(s: &str) -> Result<Duration, ConfigError> {
@@ -352,8 +426,45 @@ impl Flags {
         if self.max_txn_ops == 0 {
             return Err(ConfigError("--max-txn-ops must be positive".into()));
         }
+        let client_tls = crate::tls::TlsSide {
+            cert_file: self.cert_file.clone(),
+            key_file: self.key_file.clone(),
+            trusted_ca_file: self.trusted_ca_file.clone(),
+            client_cert_auth: self.client_cert_auth,
+            auto_tls: self.auto_tls,
+        };
+        let peer_tls = crate::tls::TlsSide {
+            cert_file: self.peer_cert_file.clone(),
+            key_file: self.peer_key_file.clone(),
+            trusted_ca_file: self.peer_trusted_ca_file.clone(),
+            client_cert_auth: self.peer_client_cert_auth,
+            auto_tls: self.peer_auto_tls,
+        };
+        for (what, listens, side) in [
+            ("client", &listen_client, &client_tls),
+            ("peer", &listen_peer, &peer_tls),
+        ] {
+            if listens.iter().any(|l| l.tls) && !side.configured() {
+                let flags = if what == "client" {
+                    "--cert-file, --key-file"
+                } else {
+                    "--peer-cert-file, --peer-key-file"
+                };
+                return Err(ConfigError(format!(
+                    "TLS key/cert ({flags}) must be provided for {what} urls with HTTPS scheme"
+                )));
+            }
+        }
         Ok(Config {
             name: self.name.clone(),
+            client_tls,
+            peer_tls,
+            tls_common: crate::tls::TlsCommon {
+                cipher_suites: split_list(&self.cipher_suites),
+                min_version: self.tls_min_version.clone(),
+                max_version: self.tls_max_version.clone(),
+                self_signed_validity_years: self.self_signed_cert_validity,
+            },
             snap_dir: member_dir.join("snap"),
             data_dir,
             wal_dir,

@@ -26,6 +26,7 @@ pub mod member;
 pub mod metrics;
 pub mod mvcc;
 pub mod server;
+pub mod tls;
 pub mod watch;
 
 pub use error::{Error, Result};

@@ -16,6 +16,7 @@
 
 mod node;
 mod persist;
+pub mod tls;
 pub mod transport;
 
 pub use node::{Applied, Committed, NodeConfig, RaftHandle, RaftStatus};

@@ -61,10 +61,17 @@ pub struct Transport {
     raft: OnceLock<RaftHandle>,
     snapshots: OnceLock<SnapshotSource>,
     logged: Arc<Mutex<HashSet<(u64, String)>>>,
+    /// Client TLS for `https://` peer URLs.
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Transport {
-    pub fn new(cluster_id: u64, self_id: u64, runtime: tokio::runtime::Handle) -> Arc<Transport> {
+    pub fn new(
+        cluster_id: u64,
+        self_id: u64,
+        runtime: tokio::runtime::Handle,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> Arc<Transport> {
         Arc::new(Transport {
             cluster_id,
             self_id,
@@ -74,6 +81,7 @@ impl Transport {
             raft: OnceLock::new(),
             snapshots: OnceLock::new(),
             logged: Arc::new(Mutex::new(HashSet::new())),
+            tls,
         })
     }
 
@@ -155,12 +163,7 @@ impl Transport {
                 }
             }
         });
-        let channel = tonic::transport::Endpoint::from_shared(url)
-            .map_err(|e| e.to_string())?
-            .connect_timeout(Duration::from_secs(2))
-            .connect()
-            .await
-            .map_err(|e| e.to_string())?;
+        let channel = crate::tls::connect(&url, self.tls.clone(), Duration::from_secs(2)).await?;
         let sent = PeerClient::new(channel)
             .max_encoding_message_size(SNAPSHOT_CHUNK * 2)
             .snapshot(ReceiverStream::new(rx))
@@ -184,17 +187,7 @@ impl Transport {
         loop {
             let url = urls[url_idx % urls.len()].clone();
             url_idx += 1;
-            let channel = match tonic::transport::Endpoint::from_shared(url.clone()) {
-                Ok(ep) => ep
-                    .connect_timeout(Duration::from_secs(1))
-                    .tcp_nodelay(true)
-                    .http2_keep_alive_interval(Duration::from_secs(1))
-                    .keep_alive_timeout(Duration::from_secs(3))
-                    .connect()
-                    .await
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
+            let channel = crate::tls::connect(&url, self.tls.clone(), Duration::from_secs(1)).await;
             let channel = match channel {
                 Ok(c) => c,
                 Err(e) => {

@@ -43,6 +43,8 @@ pub struct Member {
     wait: Arc<Wait>,
     idgen: IdGen,
     applied: watch::Receiver<u64>,
+    /// TLS for the client port (`https://` listen URLs).
+    pub client_tls: Option<Arc<rustls::ServerConfig>>,
     /// A client connection to the current leader (for requests only the leader answers).
     leader_channel: parking_lot::Mutex<Option<(u64, tonic::transport::Channel)>>,
 }

@@ -172,7 +172,8 @@ pub async fn start(cfg: Config, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Mem
         wal.set_fsync_observer(Box::new(move |d| m.wal_fsync.observe(d.as_secs_f64())));
     }
 
-    let transport = raft_node::transport::Transport::new(cid, id, tokio::runtime::Handle::current());
+    let tls = build_tls(&cfg)?;
+    let transport = raft_node::transport::Transport::new(cid, id, tokio::runtime::Handle::current(), tls.peer_client);
     for m in &members {
         transport.add_peer(m.id, m.peer_urls.clone());
     }
@@ -224,6 +225,7 @@ pub async fn start(cfg: Config, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Mem
     serve_peers(
         &cfg,
         raft_node::transport::PeerService::new(cid, id, raft.clone(), members_fn, cfg.snap_dir.clone()),
+        tls.peer_server.clone(),
     )
     .await?;
 
@@ -263,6 +265,7 @@ pub async fn start(cfg: Config, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Mem
         idgen: IdGen::new(id),
         applied: applied_rx,
         leader_channel: parking_lot::Mutex::new(None),
+        client_tls: tls.client_server,
     });
     spawn_background(member.clone());
     spawn_publish(member.clone());
@@ -334,29 +337,66 @@ async fn fetch_cluster(cfg: &Config) -> anyhow::Result<(u64, Vec<MemberInfo>)> {
     bail!("cannot get the cluster's members from any peer in --initial-cluster ({last_err})")
 }
 
+/// The TLS configurations the flags ask for.
+struct Tls {
+    client_server: Option<Arc<rustls::ServerConfig>>,
+    peer_server: Option<Arc<rustls::ServerConfig>>,
+    peer_client: Option<Arc<rustls::ClientConfig>>,
+}
+
+fn build_tls(cfg: &Config) -> anyhow::Result<Tls> {
+    let fixtures = cfg.data_dir.join("fixtures");
+    let client_hosts = crate::config::url_hosts(&cfg.advertise_client_urls);
+    let peer_hosts = crate::config::url_hosts(&cfg.advertise_peer_urls);
+    let client_server = if cfg.client_tls.configured() {
+        Some(
+            crate::tls::server_config(
+                &cfg.client_tls,
+                &cfg.tls_common,
+                &fixtures.join("client"),
+                &client_hosts,
+            )
+            .context("client TLS")?,
+        )
+    } else {
+        None
+    };
+    let (peer_server, peer_client) = if cfg.peer_tls.configured() {
+        let auto = fixtures.join("peer");
+        (
+            Some(crate::tls::server_config(&cfg.peer_tls, &cfg.tls_common, &auto, &peer_hosts).context("peer TLS")?),
+            Some(crate::tls::peer_client_config(&cfg.peer_tls, &cfg.tls_common, &auto).context("peer TLS")?),
+        )
+    } else {
+        (None, None)
+    };
+    Ok(Tls {
+        client_server,
+        peer_server,
+        peer_client,
+    })
+}
+
 /// Serves the peer port (raft traffic between members).
-async fn serve_peers(cfg: &Config, svc: raft_node::transport::PeerService) -> anyhow::Result<()> {
+async fn serve_peers(
+    cfg: &Config,
+    svc: raft_node::transport::PeerService,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> anyhow::Result<()> {
     let svc = proto::kvpeerpb::peer_server::PeerServer::new(svc)
         .max_decoding_message_size(64 << 20)
         .max_encoding_message_size(64 << 20);
-    let routes = tonic::service::Routes::new(svc);
-    for a in &cfg.listen_peer {
-        let l = tokio::net::TcpListener::bind(a)
-            .await
-            .map_err(|e| anyhow::anyhow!("listen tcp {a} (peer): {e}"))?;
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(l);
-        let r = routes.clone();
-        tokio::spawn(async move {
-            if let Err(e) = tonic::transport::Server::builder()
-                .tcp_nodelay(true)
-                .add_routes(r)
-                .serve_with_incoming(incoming)
-                .await
-            {
-                tracing::error!(error = %e, "peer server stopped");
-            }
-        });
-    }
+    let (stop, _) = tokio::sync::broadcast::channel(1);
+    let (_bound, _task) = crate::server::listen::serve(
+        tonic::service::Routes::new(svc),
+        &cfg.listen_peer,
+        tls,
+        "peer",
+        stop.clone(),
+    )
+    .await?;
+    // The peer port serves for the life of the process.
+    std::mem::forget(stop);
     Ok(())
 }
 

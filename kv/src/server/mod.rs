@@ -9,6 +9,7 @@ pub mod errors;
 mod http;
 mod kv;
 mod lease;
+pub mod listen;
 mod maintenance;
 mod watch;
 
@@ -19,7 +20,6 @@ use proto::etcdserverpb::{
     auth_server::AuthServer, cluster_server::ClusterServer, kv_server::KvServer, lease_server::LeaseServer,
     maintenance_server::MaintenanceServer, watch_server::WatchServer,
 };
-use tokio::net::TcpListener;
 use tonic::service::Routes;
 
 use crate::member::Member;
@@ -31,7 +31,7 @@ const GRPC_OVERHEAD: usize = 512 * 1024;
 /// serves them until `shutdown` resolves.
 pub async fn serve_clients(
     member: Arc<Member>,
-    addrs: &[SocketAddr],
+    addrs: &[crate::config::Listen],
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<(Vec<SocketAddr>, tokio::task::JoinHandle<()>)> {
     let max_recv = member.cfg.max_request_bytes + GRPC_OVERHEAD;
@@ -53,54 +53,39 @@ pub async fn serve_clients(
     )
     .add_service(ClusterServer::new(cluster::ClusterService { member: member.clone() }))
     .add_service(AuthServer::new(auth::AuthService { member: member.clone() }));
-    let router = routes.into_axum_router().merge(http::routes(member.clone()));
-    let routes = Routes::from(router);
-
-    let mut listeners = Vec::new();
-    let mut bound = Vec::new();
-    for a in addrs {
-        let l = TcpListener::bind(a)
-            .await
-            .map_err(|e| anyhow::anyhow!("listen tcp {a}: {e}"))?;
-        bound.push(l.local_addr()?);
-        listeners.push(l);
-    }
+    let router = routes
+        .into_axum_router()
+        .merge(http::routes(member.clone()))
+        .layer(axum::middleware::from_fn_with_state(member.clone(), require_leader));
+    let tls = member.client_tls.clone();
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
-    let mut tasks = Vec::new();
-    for l in listeners {
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(l);
-        let r = routes.clone();
-        let mut stop = stop_tx.subscribe();
-        let lm = member.clone();
-        // etcd's interceptor: a request that requires a leader fails fast without one.
-        let require_leader = tonic::service::InterceptorLayer::new(move |req: tonic::Request<()>| {
-            if watch::requires_leader(&req) && !lm.has_leader() {
-                return Err(errors::status(crate::error::Error::NoLeader));
-            }
-            Ok(req)
-        });
-        tasks.push(tokio::spawn(async move {
-            let res = tonic::transport::Server::builder()
-                .accept_http1(true)
-                .tcp_nodelay(true)
-                .http2_keepalive_interval(Some(std::time::Duration::from_secs(7200)))
-                .layer(require_leader)
-                .add_routes(r)
-                .serve_with_incoming_shutdown(incoming, async move {
-                    let _ = stop.recv().await;
-                })
-                .await;
-            if let Err(e) = res {
-                tracing::error!(error = %e, "client server stopped");
-            }
-        }));
-    }
+    let (bound, served) = listen::serve(Routes::from(router), addrs, tls, "client", stop_tx.clone()).await?;
     let handle = tokio::spawn(async move {
         shutdown.await;
         let _ = stop_tx.send(());
-        for t in tasks {
-            let _ = t.await;
-        }
+        let _ = served.await;
     });
     Ok((bound, handle))
+}
+
+/// etcd's interceptor: a request carrying `hasleader: true` fails fast when there is no
+/// leader (unary calls and stream starts alike).
+async fn require_leader(
+    axum::extract::State(member): axum::extract::State<Arc<Member>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let wants = req
+        .headers()
+        .get("hasleader")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v == "true")
+        .unwrap_or(false);
+    if wants && !member.has_leader() {
+        let (parts, body) = errors::status(crate::error::Error::NoLeader)
+            .into_http::<axum::body::Body>()
+            .into_parts();
+        return axum::response::Response::from_parts(parts, body);
+    }
+    next.run(req).await
 }
