@@ -197,6 +197,15 @@ pub struct Flags {
         default_value_t = 1
     )]
     pub self_signed_cert_validity: u32,
+    /// Specify auth token type and its options ('simple' or 'jwt').
+    #[arg(long = "auth-token", env = "ETCD_AUTH_TOKEN", default_value = "simple")]
+    pub auth_token: String,
+    /// Time (in seconds) of the auth-token-ttl.
+    #[arg(long = "auth-token-ttl", env = "ETCD_AUTH_TOKEN_TTL", default_value_t = 300)]
+    pub auth_token_ttl: u64,
+    /// Specify bcrypt algorithm cost factor for auth password hashing.
+    #[arg(long = "bcrypt-cost", env = "ETCD_BCRYPT_COST", default_value_t = 10)]
+    pub bcrypt_cost: u32,
     /// Print the version and exit.
     #[arg(long, default_value_t = false)]
     pub version: bool,
@@ -220,6 +229,8 @@ pub struct Listen {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub name: String,
+    pub auth_token_ttl: Duration,
+    pub bcrypt_cost: u32,
     pub client_tls: crate::tls::TlsSide,
     pub peer_tls: crate::tls::TlsSide,
     pub tls_common: crate::tls::TlsCommon,
@@ -455,8 +466,22 @@ impl Flags {
                 )));
             }
         }
+        if self.auth_token != "simple" {
+            return Err(ConfigError(format!(
+                "--auth-token {:?}: only simple tokens are supported by this build (jwt is not yet)",
+                self.auth_token
+            )));
+        }
+        if !(4..=31).contains(&self.bcrypt_cost) {
+            return Err(ConfigError(format!(
+                "invalid bcrypt-cost {}: must be between 4 and 31",
+                self.bcrypt_cost
+            )));
+        }
         Ok(Config {
             name: self.name.clone(),
+            auth_token_ttl: Duration::from_secs(self.auth_token_ttl.max(1)),
+            bcrypt_cost: self.bcrypt_cost,
             client_tls,
             peer_tls,
             tls_common: crate::tls::TlsCommon {

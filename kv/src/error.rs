@@ -57,6 +57,36 @@ pub enum Error {
     NotSupportedForLearner,
     #[error("the member has been permanently removed from the cluster")]
     MemberRemoved,
+    #[error("root user does not exist")]
+    RootUserNotExist,
+    #[error("root user does not have root role")]
+    RootRoleNotExist,
+    #[error("user name already exists")]
+    UserAlreadyExist,
+    #[error("user name is empty")]
+    UserEmpty,
+    #[error("user name not found")]
+    UserNotFound,
+    #[error("role name already exists")]
+    RoleAlreadyExist,
+    #[error("role name not found")]
+    RoleNotFound,
+    #[error("role name is empty")]
+    RoleEmpty,
+    #[error("authentication failed, invalid user ID or password")]
+    AuthFailed,
+    #[error("permission denied")]
+    PermissionDenied,
+    #[error("role is not granted to the user")]
+    RoleNotGranted,
+    #[error("permission is not granted to the role")]
+    PermissionNotGranted,
+    #[error("authentication is not enabled")]
+    AuthNotEnabled,
+    #[error("invalid auth token")]
+    InvalidAuthToken,
+    #[error("invalid auth management")]
+    InvalidAuthMgmt,
     #[error("{0}")]
     Unimplemented(&'static str),
     #[error("{0}")]

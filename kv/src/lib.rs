@@ -18,6 +18,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod apply;
+pub mod auth;
 pub mod backend;
 pub mod config;
 pub mod error;

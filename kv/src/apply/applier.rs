@@ -15,6 +15,7 @@ use raft_node::Committed;
 
 use super::txn;
 use super::wait::ApplyOutcome;
+use crate::auth::{check as authz, AuthStore, Need};
 use crate::backend::{Backend, Batch, Cf};
 use crate::error::{Error, Result};
 use crate::lease::Lessor;
@@ -120,6 +121,7 @@ pub struct Applier {
     pub transport: Arc<raft_node::transport::Transport>,
     /// Set once this member's own removal is applied.
     pub removed: std::sync::atomic::AtomicBool,
+    pub auth: Arc<AuthStore>,
 }
 
 fn rev_header(rev: i64) -> Option<ResponseHeader> {
@@ -174,6 +176,31 @@ impl Applier {
     }
 
     fn dispatch(&self, req: &InternalRaftRequest, index: u64, term: u64) -> ApplyOutcome {
+        // Permissions again, in log order: a grant revoked since the request was admitted
+        // is honoured.
+        let user = req.header.as_ref().map(|h| h.username.clone()).unwrap_or_default();
+        let checking = !user.is_empty() && self.auth.is_enabled();
+        if checking {
+            if let Some(p) = &req.put {
+                authz::put(&self.auth, &user, p)?;
+            }
+            if let Some(d) = &req.delete_range {
+                authz::delete(&self.auth, &user, d)?;
+            }
+            if let Some(t) = &req.txn {
+                authz::txn(&self.auth, &user, t)?;
+            }
+            if let Some(r) = &req.lease_revoke {
+                if !self.auth.is_admin(&user) {
+                    for k in self.lessor.keys_of(r.id)? {
+                        self.auth.check(&user, &k, b"", Need::Write)?;
+                    }
+                }
+            }
+        }
+        if let Some(out) = self.apply_auth(req, index, term) {
+            return out;
+        }
         if let Some(p) = &req.put {
             self.check_space(p.key.len() + p.value.len())?;
             txn::check_put(&*self.store, p, Some(&self.lessor))?;
@@ -286,6 +313,66 @@ impl Applier {
         Err(Error::Unimplemented("etcdserver: unsupported request in raft log"))
     }
 
+    /// Auth changes (and Authenticate's token), committed atomically with the raft index.
+    fn apply_auth(&self, req: &InternalRaftRequest, index: u64, term: u64) -> Option<ApplyOutcome> {
+        let a = &self.auth;
+        let run = |f: &dyn Fn(&mut Batch) -> Result<()>| -> ApplyOutcome {
+            let mut t = self.store.write();
+            f(t.batch_mut())?;
+            let rev = self.commit(t, index, term)?;
+            Ok((Response::Empty, rev))
+        };
+        if req.auth_enable.is_some() {
+            return Some(run(&|b| a.enable(b)));
+        }
+        if req.auth_disable.is_some() {
+            return Some(run(&|b| {
+                a.disable(b);
+                Ok(())
+            }));
+        }
+        if let Some(x) = &req.authenticate {
+            return Some(run(&|_| {
+                if !a.is_enabled() {
+                    return Err(Error::AuthNotEnabled);
+                }
+                a.user_get(&x.name).map_err(|_| Error::AuthFailed)?;
+                a.assign_token(&x.simple_token, &x.name);
+                Ok(())
+            }));
+        }
+        if let Some(r) = &req.auth_user_add {
+            let no_password = r.options.as_ref().map(|o| o.no_password).unwrap_or(false);
+            return Some(run(&|b| a.user_add(&r.name, &r.hashed_password, no_password, b)));
+        }
+        if let Some(r) = &req.auth_user_delete {
+            return Some(run(&|b| a.user_delete(&r.name, b)));
+        }
+        if let Some(r) = &req.auth_user_change_password {
+            return Some(run(&|b| a.user_change_password(&r.name, &r.hashed_password, b)));
+        }
+        if let Some(r) = &req.auth_user_grant_role {
+            return Some(run(&|b| a.user_grant_role(&r.user, &r.role, b)));
+        }
+        if let Some(r) = &req.auth_user_revoke_role {
+            return Some(run(&|b| a.user_revoke_role(&r.name, &r.role, b)));
+        }
+        if let Some(r) = &req.auth_role_add {
+            return Some(run(&|b| a.role_add(&r.name, b)));
+        }
+        if let Some(r) = &req.auth_role_delete {
+            return Some(run(&|b| a.role_delete(&r.role, b)));
+        }
+        if let Some(r) = &req.auth_role_grant_permission {
+            let perm = r.perm.clone().unwrap_or_default();
+            return Some(run(&|b| a.role_grant_permission(&r.name, perm.clone(), b)));
+        }
+        if let Some(r) = &req.auth_role_revoke_permission {
+            return Some(run(&|b| a.role_revoke_permission(&r.role, &r.key, &r.range_end, b)));
+        }
+        None
+    }
+
     /// Installs the snapshot the leader sent (`index`): its database replaces ours, and
     /// everything derived from the database is reloaded. Entries after it apply on top.
     pub fn install_snapshot(&self, snap_dir: &std::path::Path, index: u64) -> Result<()> {
@@ -305,6 +392,7 @@ impl Applier {
         self.store.replace_backend(backend.clone())?;
         self.lessor.reload(&backend)?;
         self.alarms.reload(&backend)?;
+        self.auth.reload(&backend)?;
         let members: Vec<MemberInfo> = match backend.get(Cf::Meta, crate::member::MEMBERS_KEY)? {
             Some(v) => serde_json::from_slice(&v).map_err(|e| Error::Corrupt(format!("members: {e}")))?,
             None => Vec::new(),

@@ -38,6 +38,7 @@ pub struct Member {
     pub lessor: Arc<Lessor>,
     pub hub: Arc<WatchHub>,
     pub alarms: Arc<Alarms>,
+    pub auth: Arc<crate::auth::AuthStore>,
     pub raft: RaftHandle,
     pub metrics: Arc<Metrics>,
     wait: Arc<Wait>,
@@ -79,11 +80,17 @@ impl Member {
     }
 
     /// Puts a request through raft and waits until it is applied.
-    pub async fn propose(&self, mut req: InternalRaftRequest) -> Result<(Response, i64)> {
+    pub async fn propose(&self, req: InternalRaftRequest) -> Result<(Response, i64)> {
+        self.propose_as(req, None).await
+    }
+
+    /// `propose` on behalf of an authenticated user, whose permissions apply re-checks.
+    pub async fn propose_as(&self, mut req: InternalRaftRequest, user: Option<String>) -> Result<(Response, i64)> {
         let id = self.idgen.next();
         req.header = Some(RequestHeader {
             id,
-            ..Default::default()
+            username: user.unwrap_or_default(),
+            auth_revision: self.auth.revision(),
         });
         let data = req.encode_to_vec();
         if data.len() > self.cfg.max_request_bytes {

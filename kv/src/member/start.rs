@@ -53,6 +53,7 @@ pub async fn start(cfg: Config, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Mem
     let store = Arc::new(KvStore::open(backend.clone())?);
     let lessor = Arc::new(Lessor::recover(&backend, cfg.min_lease_ttl())?);
     let alarms = Arc::new(Alarms::recover(&backend)?);
+    let auth = Arc::new(crate::auth::AuthStore::recover(&backend, cfg.auth_token_ttl)?);
     let snapshotter = Snapshotter::new(&cfg.snap_dir)?;
     let wal_opts = WalOptions {
         unsafe_no_fsync: cfg.unsafe_no_fsync,
@@ -239,6 +240,7 @@ pub async fn start(cfg: Config, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Mem
         members: members.clone(),
         transport: transport.clone(),
         removed: Default::default(),
+        auth: auth.clone(),
     };
     spawn_apply_loop(
         applier,
@@ -259,6 +261,7 @@ pub async fn start(cfg: Config, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Mem
         lessor,
         hub,
         alarms,
+        auth,
         raft,
         metrics,
         wait,

@@ -178,14 +178,17 @@ impl ClusterService {
 #[tonic::async_trait]
 impl Cluster for ClusterService {
     async fn member_add(&self, r: Request<MemberAddRequest>) -> Result<Response<MemberAddResponse>, Status> {
+        super::authz::admin(&self.member, &r).map_err(status)?;
         self.add(r.into_inner()).await.map(Response::new).map_err(status)
     }
 
     async fn member_remove(&self, r: Request<MemberRemoveRequest>) -> Result<Response<MemberRemoveResponse>, Status> {
+        super::authz::admin(&self.member, &r).map_err(status)?;
         self.remove(r.into_inner()).await.map(Response::new).map_err(status)
     }
 
     async fn member_update(&self, r: Request<MemberUpdateRequest>) -> Result<Response<MemberUpdateResponse>, Status> {
+        super::authz::admin(&self.member, &r).map_err(status)?;
         self.update(r.into_inner()).await.map(Response::new).map_err(status)
     }
 
@@ -203,6 +206,7 @@ impl Cluster for ClusterService {
         &self,
         r: Request<MemberPromoteRequest>,
     ) -> Result<Response<MemberPromoteResponse>, Status> {
+        super::authz::admin(&self.member, &r).map_err(status)?;
         if !self.member.raft.status().is_leader {
             // Only the leader knows how far the learner's log has come.
             let ch = self.member.leader_channel().map_err(status)?;

@@ -59,6 +59,36 @@ pub fn status(e: Error) -> Status {
             "etcdserver: too many learner members in cluster".into(),
         ),
         Error::NotSupportedForLearner => (Code::Unavailable, "etcdserver: rpc not supported for learner".into()),
+        Error::RootUserNotExist => (Code::FailedPrecondition, "etcdserver: root user does not exist".into()),
+        Error::RootRoleNotExist => (
+            Code::FailedPrecondition,
+            "etcdserver: root user does not have root role".into(),
+        ),
+        Error::UserAlreadyExist => (Code::FailedPrecondition, "etcdserver: user name already exists".into()),
+        Error::UserEmpty => (Code::InvalidArgument, "etcdserver: user name is empty".into()),
+        Error::UserNotFound => (Code::FailedPrecondition, "etcdserver: user name not found".into()),
+        Error::RoleAlreadyExist => (Code::FailedPrecondition, "etcdserver: role name already exists".into()),
+        Error::RoleNotFound => (Code::FailedPrecondition, "etcdserver: role name not found".into()),
+        Error::RoleEmpty => (Code::InvalidArgument, "etcdserver: role name is empty".into()),
+        Error::AuthFailed => (
+            Code::InvalidArgument,
+            "etcdserver: authentication failed, invalid user ID or password".into(),
+        ),
+        Error::PermissionDenied => (Code::PermissionDenied, "etcdserver: permission denied".into()),
+        Error::RoleNotGranted => (
+            Code::FailedPrecondition,
+            "etcdserver: role is not granted to the user".into(),
+        ),
+        Error::PermissionNotGranted => (
+            Code::FailedPrecondition,
+            "etcdserver: permission is not granted to the role".into(),
+        ),
+        Error::AuthNotEnabled => (
+            Code::FailedPrecondition,
+            "etcdserver: authentication is not enabled".into(),
+        ),
+        Error::InvalidAuthToken => (Code::Unauthenticated, "etcdserver: invalid auth token".into()),
+        Error::InvalidAuthMgmt => (Code::InvalidArgument, "etcdserver: invalid auth management".into()),
         Error::MemberRemoved => (
             Code::FailedPrecondition,
             "etcdserver: the member has been permanently removed from the cluster".into(),

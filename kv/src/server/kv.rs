@@ -10,6 +10,7 @@ use proto::etcdserverpb::{
 };
 use tonic::{Request, Response, Status};
 
+use super::authz;
 use super::errors::status;
 use crate::apply::{txn, Response as Applied};
 use crate::error::{Error, Result as KvResult};
@@ -116,8 +117,11 @@ pub fn check_intervals(ops: &[RequestOp]) -> KvResult<(Vec<Vec<u8>>, Vec<KeyRang
 }
 
 impl KvService {
-    async fn range_inner(&self, r: RangeRequest) -> KvResult<RangeResponse> {
+    async fn range_inner(&self, r: RangeRequest, user: Option<String>) -> KvResult<RangeResponse> {
         check_range(&r)?;
+        if let Some(u) = &user {
+            crate::auth::check::range(&self.member.auth, u, &r)?;
+        }
         if !r.serializable && self.member.is_learner() {
             return Err(Error::NotSupportedForLearner);
         }
@@ -131,7 +135,10 @@ impl KvService {
         Ok(resp)
     }
 
-    async fn txn_inner(&self, r: TxnRequest) -> KvResult<TxnResponse> {
+    async fn txn_inner(&self, r: TxnRequest, user: Option<String>) -> KvResult<TxnResponse> {
+        if let Some(u) = &user {
+            crate::auth::check::txn(&self.member.auth, u, &r)?;
+        }
         if self.member.is_learner() && !(txn::is_read_only(&r) && all_serializable(&r)) {
             return Err(Error::NotSupportedForLearner);
         }
@@ -152,10 +159,13 @@ impl KvService {
         }
         let (resp, rev) = self
             .member
-            .propose(InternalRaftRequest {
-                txn: Some(r),
-                ..Default::default()
-            })
+            .propose_as(
+                InternalRaftRequest {
+                    txn: Some(r),
+                    ..Default::default()
+                },
+                user,
+            )
             .await?;
         match resp {
             Applied::Txn(mut t) => {
@@ -178,25 +188,33 @@ fn all_serializable(r: &TxnRequest) -> bool {
 #[tonic::async_trait]
 impl Kv for KvService {
     async fn range(&self, req: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
-        self.range_inner(req.into_inner())
+        let user = authz::caller(&self.member, &req).map_err(status)?;
+        self.range_inner(req.into_inner(), user)
             .await
             .map(Response::new)
             .map_err(status)
     }
 
     async fn put(&self, req: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
+        let user = authz::caller(&self.member, &req).map_err(status)?;
         let r = req.into_inner();
         check_put(&r).map_err(status)?;
+        if let Some(u) = &user {
+            crate::auth::check::put(&self.member.auth, u, &r).map_err(status)?;
+        }
         if self.member.is_learner() {
             return Err(status(Error::NotSupportedForLearner));
         }
         self.member.metrics.mvcc_ops.with_label_values(&["put"]).inc();
         let (resp, rev) = self
             .member
-            .propose(InternalRaftRequest {
-                put: Some(r),
-                ..Default::default()
-            })
+            .propose_as(
+                InternalRaftRequest {
+                    put: Some(r),
+                    ..Default::default()
+                },
+                user,
+            )
             .await
             .map_err(status)?;
         match resp {
@@ -209,18 +227,25 @@ impl Kv for KvService {
     }
 
     async fn delete_range(&self, req: Request<DeleteRangeRequest>) -> Result<Response<DeleteRangeResponse>, Status> {
+        let user = authz::caller(&self.member, &req).map_err(status)?;
         let r = req.into_inner();
         check_delete(&r).map_err(status)?;
+        if let Some(u) = &user {
+            crate::auth::check::delete(&self.member.auth, u, &r).map_err(status)?;
+        }
         if self.member.is_learner() {
             return Err(status(Error::NotSupportedForLearner));
         }
         self.member.metrics.mvcc_ops.with_label_values(&["delete"]).inc();
         let (resp, rev) = self
             .member
-            .propose(InternalRaftRequest {
-                delete_range: Some(r),
-                ..Default::default()
-            })
+            .propose_as(
+                InternalRaftRequest {
+                    delete_range: Some(r),
+                    ..Default::default()
+                },
+                user,
+            )
             .await
             .map_err(status)?;
         match resp {
@@ -233,13 +258,15 @@ impl Kv for KvService {
     }
 
     async fn txn(&self, req: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
-        self.txn_inner(req.into_inner())
+        let user = authz::caller(&self.member, &req).map_err(status)?;
+        self.txn_inner(req.into_inner(), user)
             .await
             .map(Response::new)
             .map_err(status)
     }
 
     async fn compact(&self, req: Request<CompactionRequest>) -> Result<Response<CompactionResponse>, Status> {
+        authz::admin(&self.member, &req).map_err(status)?;
         let r = req.into_inner();
         let (resp, rev) = self
             .member

@@ -51,6 +51,7 @@ type KeepAliveStream = Pin<Box<dyn Stream<Item = Result<LeaseKeepAliveResponse, 
 #[tonic::async_trait]
 impl Lease for LeaseService {
     async fn lease_grant(&self, req: Request<LeaseGrantRequest>) -> Result<Response<LeaseGrantResponse>, Status> {
+        super::authz::caller(&self.member, &req).map_err(status)?;
         let mut r = req.into_inner();
         if r.ttl > MAX_LEASE_TTL {
             return Err(status(Error::LeaseTtlTooLarge));
@@ -80,16 +81,20 @@ impl Lease for LeaseService {
     }
 
     async fn lease_revoke(&self, req: Request<LeaseRevokeRequest>) -> Result<Response<LeaseRevokeResponse>, Status> {
+        let user = super::authz::caller(&self.member, &req).map_err(status)?;
         let r = req.into_inner();
         if !self.member.lessor.exists(r.id) {
             return Err(status(Error::LeaseNotFound));
         }
         let (resp, rev) = self
             .member
-            .propose(InternalRaftRequest {
-                lease_revoke: Some(r),
-                ..Default::default()
-            })
+            .propose_as(
+                InternalRaftRequest {
+                    lease_revoke: Some(r),
+                    ..Default::default()
+                },
+                user,
+            )
             .await
             .map_err(status)?;
         match resp {

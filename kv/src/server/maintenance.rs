@@ -68,6 +68,7 @@ impl MaintenanceService {
 #[tonic::async_trait]
 impl Maintenance for MaintenanceService {
     async fn alarm(&self, req: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
+        super::authz::admin(&self.member, &req).map_err(status)?;
         let r = req.into_inner();
         if r.action == AlarmAction::Get as i32 {
             return Ok(Response::new(AlarmResponse {
@@ -97,6 +98,7 @@ impl Maintenance for MaintenanceService {
     }
 
     async fn defragment(&self, _req: Request<DefragmentRequest>) -> Result<Response<DefragmentResponse>, Status> {
+        super::authz::admin(&self.member, &_req).map_err(status)?;
         let m = self.member.clone();
         m.read(|s| s.backend().defragment().map_err(Error::from))
             .await
@@ -107,6 +109,7 @@ impl Maintenance for MaintenanceService {
     }
 
     async fn hash(&self, _req: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
+        super::authz::admin(&self.member, &_req).map_err(status)?;
         let m = self.member.clone();
         let hash = m
             .read(|s| {
@@ -134,6 +137,7 @@ impl Maintenance for MaintenanceService {
     }
 
     async fn hash_kv(&self, req: Request<HashKvRequest>) -> Result<Response<HashKvResponse>, Status> {
+        super::authz::admin(&self.member, &req).map_err(status)?;
         let rev = req.into_inner().revision;
         let m = self.member.clone();
         let (hash, hash_rev, compact) = m.read(move |s| s.hash_kv(rev)).await.map_err(status)?;
@@ -150,6 +154,7 @@ impl Maintenance for MaintenanceService {
     /// Streams a consistent copy of the backend: a RocksDB checkpoint packed as a tar, then
     /// its SHA-256 (as etcd appends one to its bbolt snapshot).
     async fn snapshot(&self, _req: Request<SnapshotRequest>) -> Result<Response<Self::SnapshotStream>, Status> {
+        super::authz::admin(&self.member, &_req).map_err(status)?;
         let m = self.member.clone();
         let tmp = tempfile::Builder::new()
             .prefix("snapshot")
@@ -220,6 +225,7 @@ impl Maintenance for MaintenanceService {
     }
 
     async fn move_leader(&self, req: Request<MoveLeaderRequest>) -> Result<Response<MoveLeaderResponse>, Status> {
+        super::authz::admin(&self.member, &req).map_err(status)?;
         let target = req.into_inner().target_id;
         let st = self.member.raft.status();
         if !st.is_leader {

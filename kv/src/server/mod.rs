@@ -4,6 +4,7 @@
 //! One file per gRPC service; `errors` is the only place store errors become statuses.
 
 mod auth;
+pub mod authz;
 mod cluster;
 pub mod errors;
 mod http;

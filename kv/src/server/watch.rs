@@ -48,6 +48,7 @@ impl Watch for WatchService {
         if requires_leader(&req) && !self.member.has_leader() {
             return Err(status(Error::NoLeader));
         }
+        let user = super::authz::caller(&self.member, &req).map_err(status)?;
         let member = self.member.clone();
         let mut incoming = req.into_inner();
         let stream_id = member.hub.new_stream();
@@ -85,7 +86,23 @@ impl Watch for WatchService {
                 };
                 match msg.request_union {
                     Some(RequestUnion::CreateRequest(c)) => {
-                        create(&rm, stream_id, c, &mut next_id, &hub_tx, &fragments);
+                        let denied = user.as_ref().is_some_and(|u| {
+                            let end = if c.key.is_empty() && c.range_end.is_empty() {
+                                vec![]
+                            } else {
+                                c.range_end.clone()
+                            };
+                            let key = if c.key.is_empty() { vec![0] } else { c.key.clone() };
+                            rm.auth.check(u, &key, &end, crate::auth::Need::Read).is_err()
+                        });
+                        if denied {
+                            let _ = hub_tx.try_send(StreamMsg::CreateFailed {
+                                reason: "rpc error: code = PermissionDenied desc = etcdserver: permission denied"
+                                    .into(),
+                            });
+                        } else {
+                            create(&rm, stream_id, c, &mut next_id, &hub_tx, &fragments);
+                        }
                     }
                     Some(RequestUnion::CancelRequest(c)) if rm.hub.cancel(stream_id, c.watch_id) => {
                         fragments.lock().remove(&c.watch_id);
