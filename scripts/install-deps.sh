@@ -4,7 +4,7 @@
 # the reference etcd 3.4.23 + etcdctl, and the Python etcd3 client for interop tests.
 set -euo pipefail
 need=(protobuf-compiler librocksdb-dev libclang-dev libsnappy-dev liblz4-dev libzstd-dev
-      libbz2-dev zlib1g-dev etcd-server etcd-client curl jq)
+      libbz2-dev zlib1g-dev etcd-server etcd-client curl jq openssl)
 missing=()
 for p in "${need[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
