@@ -218,6 +218,13 @@ pub struct InitialMember {
     pub peer_urls: Vec<String>,
 }
 
+/// `--auth-token`: simple, or jwt with its options (checked when parsed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthToken {
+    Simple,
+    Jwt(String),
+}
+
 /// One address to listen on, with or without TLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Listen {
@@ -230,6 +237,7 @@ pub struct Listen {
 pub struct Config {
     pub name: String,
     pub auth_token_ttl: Duration,
+    pub auth_token: AuthToken,
     pub bcrypt_cost: u32,
     pub client_tls: crate::tls::TlsSide,
     pub peer_tls: crate::tls::TlsSide,
@@ -466,12 +474,23 @@ impl Flags {
                 )));
             }
         }
-        if self.auth_token != "simple" {
-            return Err(ConfigError(format!(
-                "--auth-token {:?}: only simple tokens are supported by this build (jwt is not yet)",
-                self.auth_token
-            )));
-        }
+        let auth_token = match self
+            .auth_token
+            .split_once(',')
+            .map(|(k, rest)| (k, rest))
+            .unwrap_or((self.auth_token.as_str(), ""))
+        {
+            ("simple", _) => AuthToken::Simple,
+            ("jwt", opts) => {
+                crate::auth::token::Jwt::from_options(opts).map_err(|e| ConfigError(format!("--auth-token: {e}")))?;
+                AuthToken::Jwt(opts.to_string())
+            }
+            (other, _) => {
+                return Err(ConfigError(format!(
+                    "unknown token type {other:?}: must be simple or jwt"
+                )))
+            }
+        };
         if !(4..=31).contains(&self.bcrypt_cost) {
             return Err(ConfigError(format!(
                 "invalid bcrypt-cost {}: must be between 4 and 31",
@@ -481,6 +500,7 @@ impl Flags {
         Ok(Config {
             name: self.name.clone(),
             auth_token_ttl: Duration::from_secs(self.auth_token_ttl.max(1)),
+            auth_token,
             bcrypt_cost: self.bcrypt_cost,
             client_tls,
             peer_tls,

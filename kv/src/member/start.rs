@@ -53,7 +53,13 @@ pub async fn start(cfg: Config, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Mem
     let store = Arc::new(KvStore::open(backend.clone())?);
     let lessor = Arc::new(Lessor::recover(&backend, cfg.min_lease_ttl())?);
     let alarms = Arc::new(Alarms::recover(&backend)?);
-    let auth = Arc::new(crate::auth::AuthStore::recover(&backend, cfg.auth_token_ttl)?);
+    let jwt = match &cfg.auth_token {
+        crate::config::AuthToken::Simple => None,
+        crate::config::AuthToken::Jwt(opts) => {
+            Some(crate::auth::token::Jwt::from_options(opts).map_err(anyhow::Error::msg)?)
+        }
+    };
+    let auth = Arc::new(crate::auth::AuthStore::recover(&backend, cfg.auth_token_ttl)?.with_jwt(jwt));
     let snapshotter = Snapshotter::new(&cfg.snap_dir)?;
     let wal_opts = WalOptions {
         unsafe_no_fsync: cfg.unsafe_no_fsync,

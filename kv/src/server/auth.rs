@@ -99,6 +99,12 @@ impl Auth for AuthService {
                 tracing::info!(user = %r.name, "authentication failed");
                 status(e)
             })?;
+        if let Some(signed) = self.member.auth.issue_jwt(&r.name) {
+            return Ok(Response::new(AuthenticateResponse {
+                header: self.header(),
+                token: signed.map_err(status)?,
+            }));
+        }
         let token = simple_token();
         let header = self
             .change(InternalRaftRequest {
