@@ -477,7 +477,6 @@ impl Flags {
         let auth_token = match self
             .auth_token
             .split_once(',')
-            .map(|(k, rest)| (k, rest))
             .unwrap_or((self.auth_token.as_str(), ""))
         {
             ("simple", _) => AuthToken::Simple,

@@ -79,6 +79,10 @@ async fn run(cfg: kv::config::Config) -> anyhow::Result<()> {
         tracing::info!(address = %a, "serving client traffic (gRPC and HTTP)");
     }
     server.await?;
+    // Make every applied write durable before leaving.
+    if let Err(e) = member.store.backend().sync() {
+        tracing::error!(error = %e, "final sync failed");
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -22,9 +22,11 @@ impl KvStore {
     /// Reads `range` at `rev` (≤ 0 = latest). `limit == 0` means no limit; with
     /// `count_only` no values are decoded.
     pub fn range(&self, range: &KeyRange, rev: i64, limit: usize, count_only: bool) -> Result<RangeResult> {
+        let current = self.current_revision();
         let rev = self.resolve_rev(rev)?;
+        // As etcd: the header carries the store's revision, whatever revision was read.
         let mut out = RangeResult {
-            rev,
+            rev: current.max(rev),
             ..Default::default()
         };
         self.scan(range, rev, |is_live, raw| {

@@ -60,8 +60,9 @@ impl ClusterService {
         self.member.members.read().iter().map(pb).collect()
     }
 
+    /// etcd's cluster responses carry no revision.
     fn header(&self) -> Option<proto::etcdserverpb::ResponseHeader> {
-        Some(self.member.header(self.member.store.current_revision()))
+        Some(self.member.header(0))
     }
 
     async fn add(&self, r: MemberAddRequest) -> KvResult<MemberAddResponse> {

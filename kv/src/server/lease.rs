@@ -161,7 +161,17 @@ impl Lease for LeaseService {
             return LeaseClient::new(ch).lease_time_to_live(r).await;
         }
         self.member.linearizable_barrier().await.map_err(status)?;
-        let info = self.member.lessor.time_to_live(r.id, r.keys).map_err(status)?;
+        let info = match self.member.lessor.time_to_live(r.id, r.keys) {
+            Ok(info) => info,
+            // etcd answers an unknown (revoked, expired) lease with TTL -1, not an error.
+            Err(Error::LeaseNotFound) => crate::lease::LeaseInfo {
+                id: r.id,
+                remaining: -1,
+                granted: 0,
+                keys: Vec::new(),
+            },
+            Err(e) => return Err(status(e)),
+        };
         Ok(Response::new(LeaseTimeToLiveResponse {
             header: Some(self.member.header(self.member.store.current_revision())),
             id: info.id,

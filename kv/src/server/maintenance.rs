@@ -144,7 +144,8 @@ impl Maintenance for MaintenanceService {
         Ok(Response::new(HashKvResponse {
             header: Some(self.member.header(self.member.store.current_revision())),
             hash,
-            compact_revision: compact,
+            // etcd's store starts with no compaction as -1.
+            compact_revision: if compact == 0 { -1 } else { compact },
             hash_revision: hash_rev,
         }))
     }

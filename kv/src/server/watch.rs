@@ -193,12 +193,12 @@ fn to_responses(m: &Member, msg: StreamMsg, fragments: &parking_lot::Mutex<HashM
         }],
         StreamMsg::Compacted { watch_id, compact_rev } => {
             fragments.lock().remove(&watch_id);
+            // etcd: revision 0 in the header and no reason; the compact revision says it.
             vec![WatchResponse {
-                header: Some(m.header(m.store.current_revision())),
+                header: Some(m.header(0)),
                 watch_id,
                 canceled: true,
                 compact_revision: compact_rev,
-                cancel_reason: Error::Compacted.to_string(),
                 ..Default::default()
             }]
         }
