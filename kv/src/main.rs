@@ -79,10 +79,13 @@ async fn run(cfg: kv::config::Config) -> anyhow::Result<()> {
         tracing::info!(address = %a, "serving client traffic (gRPC and HTTP)");
     }
     server.await?;
-    // Make every applied write durable before leaving.
-    if let Err(e) = member.store.backend().sync() {
+    // Make every applied write durable before leaving, and keep the database open to the
+    // end: closing it on another thread while exit() tears down RocksDB's statics crashes.
+    let backend = member.store.backend();
+    if let Err(e) = backend.sync() {
         tracing::error!(error = %e, "final sync failed");
     }
+    std::mem::forget(backend);
     tracing::info!("stopped");
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio::sync::broadcast;
-use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::service::Routes;
 
 use crate::config::Listen;
@@ -55,7 +55,12 @@ pub async fn serve(
                 let mut b = builder;
                 if let Err(e) = b
                     .add_routes(r)
-                    .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+                    .serve_with_incoming_shutdown(
+                        // Nagle off: a response written in two segments must not wait for
+                        // the client's delayed ACK (tonic ignores `tcp_nodelay` here).
+                        tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+                        shutdown,
+                    )
                     .await
                 {
                     tracing::error!(error = %e, port = what, "server stopped");
