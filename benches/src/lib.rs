@@ -1,1 +1,22 @@
-//! benches: placeholder, filled in by its issue.
+//! `benches`: `kv-bench`, an etcd-`benchmark`-style load tool for any etcd v3 endpoint, the
+//! `compare` driver that runs the same workloads against real etcd and `kv`, and (under
+//! `benches/`) criterion micro-benchmarks of kv's hot paths.
+//!
+//! # Layout
+//! - `stats`: latency histograms (hdrhistogram, µs), error tallies, the printed/JSON report.
+//! - `load`: connections and the closed-loop (or rate-limited) request driver with its
+//!   progress bar; every run is bounded by a request count and a wall-clock limit.
+//! - `workloads`: put, range, txn-put, watch-latency/fanout, lease-keepalive, mixed.
+//! - `server`: spawning etcd or kv members on free 127.0.0.1 ports (killed on drop),
+//!   readiness, peak RSS (`VmHWM`), data-dir size, restart timing.
+//! - `compare`: etcd-vs-kv alternation, the fsync probe, `BENCHMARKS.md` and the SVG plot.
+//! - `plot`: the hand-written SVG of latency distributions.
+//!
+//! The servers are black boxes: only their gRPC API, their flags and `/proc` are used.
+
+pub mod compare;
+pub mod load;
+pub mod plot;
+pub mod server;
+pub mod stats;
+pub mod workloads;

@@ -1,0 +1,420 @@
+//! `kv-bench`: an etcd-`benchmark`-style load tool for any etcd v3 endpoint, plus `compare`
+//! (etcd 3.4.23 vs kv, writes BENCHMARKS.md). Run `kv-bench --help`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use benches::compare::{self, CompareOpts};
+use benches::load::LoadOpts;
+use benches::server::Kind;
+use benches::stats::Report;
+use benches::workloads::{self, prefix_end, MixedOpts, RangeOpts, Shape, WatchOpts};
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "kv-bench",
+    about = "Load generator for etcd v3 servers (etcd, kv), in the spirit of etcd's `benchmark`"
+)]
+struct Cli {
+    #[command(flatten)]
+    g: Global,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Args, Debug)]
+struct Global {
+    /// Comma-separated host:port list; connections go round-robin over them.
+    #[arg(long, global = true, value_delimiter = ',', default_value = "127.0.0.1:2379")]
+    endpoints: Vec<String>,
+    /// Concurrent clients (each one request in flight).
+    #[arg(long, global = true, default_value_t = 1)]
+    clients: usize,
+    /// gRPC connections shared by the clients.
+    #[arg(long, global = true, default_value_t = 1)]
+    conns: usize,
+    /// Requests to send (default 10000 unless --duration is given).
+    #[arg(long, global = true, conflicts_with = "duration")]
+    total: Option<u64>,
+    /// Run for this long instead of a count (e.g. 30s, 500ms, 2m).
+    #[arg(long, global = true, value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// Hard limit on any run's wall time.
+    #[arg(long, global = true, value_parser = parse_duration, default_value = "300s")]
+    max_time: Duration,
+    /// Digits of the generated key part (after --prefix).
+    #[arg(long, global = true, default_value_t = 8)]
+    key_size: usize,
+    /// Value size in bytes.
+    #[arg(long, global = true, default_value_t = 256)]
+    val_size: usize,
+    /// Distinct keys written (random unless --sequential-keys).
+    #[arg(long, global = true, default_value_t = 10_000)]
+    key_space: u64,
+    /// Write keys 0, 1, 2, … (mod key space) instead of random ones.
+    #[arg(long, global = true)]
+    sequential_keys: bool,
+    /// Prefix of every generated key.
+    #[arg(long, global = true, default_value = "bench/")]
+    prefix: String,
+    /// Requests per second over all clients; 0 = unlimited (watch workloads: 0 means 100).
+    #[arg(long, global = true, default_value_t = 0.0)]
+    rate: f64,
+    /// Print the report as JSON on stdout (no progress bar).
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// One Put per request.
+    Put,
+    /// One Range per request over KEY (prefilled), linearizable or serializable.
+    Range(RangeArgs),
+    /// Txn: compare mod_revision then put, else get (kube-apiserver's write).
+    TxnPut,
+    /// Put → watch event delay with few watchers.
+    WatchLatency(WatchArgs),
+    /// Many watchers on one prefix; every event timed at every watcher.
+    WatchFanout(WatchFanoutArgs),
+    /// Each client renews its own lease on a keepalive stream.
+    LeaseKeepalive,
+    /// Kubernetes-like mix: gets, paginated lists, compare-and-puts, prefix watchers.
+    Mixed(MixedArgs),
+    /// Start etcd and kv, run the standard workloads against both, write BENCHMARKS.md.
+    Compare(CompareArgs),
+    /// Load N keys into a fresh etcd and kv each, then time a restart and read RSS.
+    ScaleProbe(ScaleArgs),
+}
+
+#[derive(Args, Debug)]
+struct ScaleArgs {
+    /// Keys to write (sequential, --val-size bytes each).
+    #[arg(long, default_value_t = 100_000)]
+    keys: u64,
+    #[arg(long, default_value = "/usr/bin/etcd")]
+    etcd_bin: PathBuf,
+    /// kv binary (default: `kv` next to this executable).
+    #[arg(long)]
+    kv_bin: Option<PathBuf>,
+    /// Where fresh data dirs go (default: the system temp dir).
+    #[arg(long)]
+    data_root: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct RangeArgs {
+    /// Key to read (prefilled with one value unless --prefill 0).
+    #[arg(default_value = "bench/range")]
+    key: String,
+    /// End of the range (exclusive); empty = the single key.
+    #[arg(long, default_value = "")]
+    range_end: String,
+    /// Read every key starting with KEY.
+    #[arg(long)]
+    range_prefix: bool,
+    /// l = linearizable, s = serializable.
+    #[arg(long, default_value = "l")]
+    consistency: String,
+    #[arg(long, default_value_t = 0)]
+    limit: i64,
+    #[arg(long)]
+    count_only: bool,
+    /// Keys to write before the run: 1 = KEY itself, N > 1 = KEY + 0..N.
+    #[arg(long, default_value_t = 1)]
+    prefill: u64,
+}
+
+#[derive(Args, Debug)]
+struct WatchArgs {
+    #[arg(long, default_value_t = 1)]
+    watchers: usize,
+    #[arg(long, default_value_t = 1)]
+    streams: usize,
+    /// Wait this long for straggling events after the last put.
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    drain: Duration,
+}
+
+#[derive(Args, Debug)]
+struct WatchFanoutArgs {
+    #[arg(long, default_value_t = 1000)]
+    watchers: usize,
+    #[arg(long, default_value_t = 10)]
+    streams: usize,
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    drain: Duration,
+}
+
+#[derive(Args, Debug)]
+struct MixedArgs {
+    /// Percent reads (rest: compare-and-put updates).
+    #[arg(long, default_value_t = 80)]
+    read_pct: u32,
+    /// Percent of reads that are list pages (rest: single-key gets).
+    #[arg(long, default_value_t = 50)]
+    list_pct: u32,
+    #[arg(long, default_value_t = 100)]
+    page_size: i64,
+    /// Watch streams, one per resource prefix.
+    #[arg(long, default_value_t = 8)]
+    watchers: usize,
+}
+
+#[derive(Args, Debug)]
+struct CompareArgs {
+    /// Members per cluster. kv is skipped (with a message) for more than 1 until kv
+    /// clusters work.
+    #[arg(long, default_value_t = 1)]
+    members: usize,
+    #[arg(long, default_value = "/usr/bin/etcd")]
+    etcd_bin: PathBuf,
+    /// kv binary (default: `kv` next to this executable).
+    #[arg(long)]
+    kv_bin: Option<PathBuf>,
+    #[arg(long, default_value_t = 2)]
+    rounds: usize,
+    /// Multiply every workload's request count (0.1 for a quick look).
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+    /// Where fresh data dirs go (default: the system temp dir).
+    #[arg(long)]
+    data_root: Option<PathBuf>,
+    /// Markdown output (default: BENCHMARKS.md at the workspace root).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// SVG output (default: benches/results/latency.svg).
+    #[arg(long)]
+    svg: Option<PathBuf>,
+    /// Raw JSON output (default: benches/results/compare.json).
+    #[arg(long)]
+    raw: Option<PathBuf>,
+    /// Only these workload ids (comma-separated): put-1, put-64, put-256, range-l-1,
+    /// range-l-64, range-s-64, txn-put-64, watch-1, watch-100, lease-64, mixed-64.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Keep data dirs and server logs.
+    #[arg(long)]
+    keep: bool,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, mul) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (s, 1.0)
+    };
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("bad duration {s:?} (try 30s, 500ms, 2m)"))?;
+    if !(v.is_finite() && v >= 0.0) {
+        return Err(format!("bad duration {s:?}"));
+    }
+    Ok(Duration::from_secs_f64(v * mul))
+}
+
+fn load_opts(g: &Global) -> LoadOpts {
+    LoadOpts {
+        endpoints: g.endpoints.clone(),
+        clients: g.clients,
+        conns: g.conns,
+        total: g.total,
+        duration: g.duration,
+        rate: g.rate,
+        max_time: g.max_time,
+        progress: !g.json,
+    }
+}
+
+fn shape(g: &Global) -> Shape {
+    Shape {
+        prefix: g.prefix.clone(),
+        key_size: g.key_size,
+        val_size: g.val_size,
+        key_space: g.key_space,
+        sequential: g.sequential_keys,
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn print(report: &Report, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        print!("{}", report.text());
+    }
+    Ok(())
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let g = &cli.g;
+    let mut opts = load_opts(g);
+    let shape = shape(g);
+    let (report, _) = match cli.cmd {
+        Cmd::Put => workloads::put(&opts, &shape).await?,
+        Cmd::Range(r) => {
+            let key = r.key.clone().into_bytes();
+            let range_end = if r.range_prefix {
+                prefix_end(&key)
+            } else {
+                r.range_end.clone().into_bytes()
+            };
+            let serializable = match r.consistency.as_str() {
+                "l" | "linearizable" => false,
+                "s" | "serializable" => true,
+                other => anyhow::bail!("--consistency must be l or s, not {other:?}"),
+            };
+            let ro = RangeOpts {
+                key,
+                range_end,
+                serializable,
+                limit: r.limit,
+                count_only: r.count_only,
+                prefill: r.prefill,
+            };
+            workloads::range(&opts, &shape, &ro).await?
+        }
+        Cmd::TxnPut => workloads::txn_put(&opts, &shape).await?,
+        Cmd::WatchLatency(w) => {
+            if opts.rate <= 0.0 {
+                opts.rate = 100.0;
+            }
+            if g.total.is_none() && g.duration.is_none() {
+                opts.total = Some(1000);
+            }
+            let wo = WatchOpts {
+                watchers: w.watchers,
+                streams: w.streams,
+                drain: w.drain,
+            };
+            workloads::watch("watch-latency", &opts, &shape, &wo).await?
+        }
+        Cmd::WatchFanout(w) => {
+            if opts.rate <= 0.0 {
+                opts.rate = 100.0;
+            }
+            if g.total.is_none() && g.duration.is_none() {
+                opts.total = Some(1000);
+            }
+            let wo = WatchOpts {
+                watchers: w.watchers,
+                streams: w.streams,
+                drain: w.drain,
+            };
+            workloads::watch("watch-fanout", &opts, &shape, &wo).await?
+        }
+        Cmd::LeaseKeepalive => workloads::lease_keepalive(&opts).await?,
+        Cmd::Mixed(m) => {
+            let mo = MixedOpts {
+                read_pct: m.read_pct.min(100),
+                list_pct: m.list_pct.min(100),
+                page_size: m.page_size,
+                watchers: m.watchers,
+            };
+            workloads::mixed(&opts, &shape, &mo).await?
+        }
+        Cmd::ScaleProbe(sc) => {
+            let kv_bin = match sc.kv_bin {
+                Some(p) => p,
+                None => std::env::current_exe().context("locate kv-bench")?.with_file_name("kv"),
+            };
+            let base = sc.data_root.unwrap_or_else(std::env::temp_dir);
+            let tmp = tempfile::Builder::new()
+                .prefix("kv-bench-scale-")
+                .tempdir_in(&base)
+                .context("create data root")?;
+            let mut all = Vec::new();
+            for (kind, bin) in [(Kind::Etcd, &sc.etcd_bin), (Kind::Kv, &kv_bin)] {
+                let f = compare::scale_probe(kind, bin, tmp.path(), sc.keys, g.val_size, !g.json).await?;
+                if !g.json {
+                    println!(
+                        "{:<4} {} keys loaded in {:.1} s ({:.0}/s); RSS loaded {:.1} MiB, peak {:.1} MiB; \
+                         restart → first linearizable read {:.3} s; RSS after restart {:.1} MiB; \
+                         data dir {:.1} MiB{}",
+                        f.server,
+                        f.keys,
+                        f.load_s,
+                        f.load_throughput,
+                        f.rss_loaded as f64 / 1048576.0,
+                        f.peak_rss as f64 / 1048576.0,
+                        f.restart_s,
+                        f.rss_after_restart as f64 / 1048576.0,
+                        f.data_size as f64 / 1048576.0,
+                        if f.problems.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; problems: {:?}", f.problems)
+                        }
+                    );
+                }
+                all.push(f);
+            }
+            if g.json {
+                println!("{}", serde_json::to_string_pretty(&all)?);
+            }
+            return Ok(());
+        }
+        Cmd::Compare(c) => {
+            let root = workspace_root();
+            let kv_bin = match c.kv_bin {
+                Some(p) => p,
+                None => std::env::current_exe().context("locate kv-bench")?.with_file_name("kv"),
+            };
+            let co = CompareOpts {
+                members: c.members.max(1),
+                etcd_bin: c.etcd_bin,
+                kv_bin,
+                rounds: c.rounds.max(1),
+                scale: c.scale,
+                data_root: c.data_root.unwrap_or_else(std::env::temp_dir),
+                out_md: c.out.unwrap_or_else(|| root.join("BENCHMARKS.md")),
+                out_svg: c.svg.unwrap_or_else(|| root.join("benches/results/latency.svg")),
+                out_json: c.raw.unwrap_or_else(|| root.join("benches/results/compare.json")),
+                only: c.only,
+                keep: c.keep,
+                progress: !g.json,
+                argv: std::env::args().collect::<Vec<_>>().join(" "),
+            };
+            let md = compare::run(&co).await?;
+            if !g.json {
+                println!("{md}");
+            }
+            eprintln!(
+                "compare: wrote {}, {}, {}",
+                co.out_md.display(),
+                co.out_svg.display(),
+                co.out_json.display()
+            );
+            return Ok(());
+        }
+    };
+    print(&report, g.json)
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kv-bench: tokio runtime: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = rt.block_on(run(cli)) {
+        eprintln!("kv-bench: {e:#}");
+        std::process::exit(1);
+    }
+}

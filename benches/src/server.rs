@@ -1,0 +1,345 @@
+//! Spawning etcd or kv members on free 127.0.0.1 ports with identical flags: readiness,
+//! peak RSS (`VmHWM`), data-dir size, stop and restart. Every member is killed on drop.
+
+use std::fs;
+use std::net::TcpListener;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use proto::etcdserverpb::{kv_client::KvClient, RangeRequest};
+
+use crate::load::connect_one;
+
+/// Which server a cluster runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Etcd,
+    Kv,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Etcd => "etcd",
+            Kind::Kv => "kv",
+        }
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound, then released; the race is accepted).
+pub fn free_port() -> Result<u16> {
+    let l = TcpListener::bind("127.0.0.1:0").context("bind 127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// One member process.
+pub struct Member {
+    pub name: String,
+    pub data_dir: PathBuf,
+    pub client_url: String,
+    args: Vec<String>,
+    bin: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Member {
+    fn spawn(&mut self) -> Result<()> {
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .with_context(|| format!("open {}", self.log.display()))?;
+        let child = Command::new(&self.bin)
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("spawn {}", self.bin.display()))?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// `host:port` of the client listener.
+    pub fn endpoint(&self) -> String {
+        self.client_url.trim_start_matches("http://").to_string()
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
+    /// Peak resident set size so far, bytes (`VmHWM`).
+    pub fn peak_rss(&self) -> Option<u64> {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        proc_kb(&status, "VmHWM:").map(|kb| kb * 1024)
+    }
+
+    /// Current resident set size, bytes (`VmRSS`).
+    pub fn rss(&self) -> Option<u64> {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        proc_kb(&status, "VmRSS:").map(|kb| kb * 1024)
+    }
+
+    /// Whether the process has exited (and how).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    /// SIGTERM, then SIGKILL after `grace`. Returns how the process ended (None if it was
+    /// not running or had to be killed).
+    pub fn stop(&mut self, grace: Duration) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let until = Instant::now() + grace;
+        while Instant::now() < until {
+            if let Ok(Some(st)) = child.try_wait() {
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn proc_kb(status: &str, field: &str) -> Option<u64> {
+    status
+        .lines()
+        .find(|l| l.starts_with(field))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// Bytes allocated on disk under `dir` (like `du -s`, so preallocated WAL space counts).
+pub fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    let Ok(rd) = fs::read_dir(dir) else {
+        return 0;
+    };
+    for e in rd.flatten() {
+        let Ok(md) = fs::symlink_metadata(e.path()) else {
+            continue;
+        };
+        if md.is_dir() {
+            total += dir_size(&e.path());
+        } else {
+            total += md.blocks() * 512;
+        }
+    }
+    total
+}
+
+/// Sum of file lengths under `dir` (like `du -s --apparent-size`).
+pub fn apparent_size(dir: &Path) -> u64 {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return 0;
+    };
+    rd.flatten()
+        .filter_map(|e| fs::symlink_metadata(e.path()).ok().map(|md| (e, md)))
+        .map(|(e, md)| {
+            if md.is_dir() {
+                apparent_size(&e.path())
+            } else {
+                md.len()
+            }
+        })
+        .sum()
+}
+
+/// A set of members started together with `--initial-cluster` naming all of them.
+pub struct Cluster {
+    pub kind: Kind,
+    pub members: Vec<Member>,
+}
+
+impl Cluster {
+    /// Starts `n` members of `kind` from `bin`, data dirs under `root/<kind>-<i>`, logs in
+    /// `root/<kind>-<i>.log`. Does not wait for readiness.
+    pub fn start(kind: Kind, bin: &Path, n: usize, root: &Path) -> Result<Cluster> {
+        fs::create_dir_all(root).with_context(|| format!("create {}", root.display()))?;
+        let mut peers = Vec::new();
+        let mut clients = Vec::new();
+        for _ in 0..n {
+            peers.push(format!("http://127.0.0.1:{}", free_port()?));
+            clients.push(format!("http://127.0.0.1:{}", free_port()?));
+        }
+        let name = |i: usize| format!("{}-{i}", kind.name());
+        let initial = (0..n)
+            .map(|i| format!("{}={}", name(i), peers[i]))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut members = Vec::new();
+        for i in 0..n {
+            let data_dir = root.join(name(i));
+            let args = vec![
+                "--name".into(),
+                name(i),
+                "--data-dir".into(),
+                data_dir.display().to_string(),
+                "--listen-client-urls".into(),
+                clients[i].clone(),
+                "--advertise-client-urls".into(),
+                clients[i].clone(),
+                "--listen-peer-urls".into(),
+                peers[i].clone(),
+                "--initial-advertise-peer-urls".into(),
+                peers[i].clone(),
+                "--initial-cluster".into(),
+                initial.clone(),
+                "--initial-cluster-state".into(),
+                "new".into(),
+                "--initial-cluster-token".into(),
+                "kv-bench".into(),
+            ];
+            let mut m = Member {
+                name: name(i),
+                data_dir,
+                client_url: clients[i].clone(),
+                args,
+                bin: bin.to_path_buf(),
+                log: root.join(format!("{}.log", name(i))),
+                child: None,
+            };
+            m.spawn()?;
+            members.push(m);
+        }
+        Ok(Cluster { kind, members })
+    }
+
+    pub fn endpoints(&self) -> Vec<String> {
+        self.members.iter().map(|m| m.endpoint()).collect()
+    }
+
+    /// The command line of member `i` (for the record).
+    pub fn command_line(&self, i: usize) -> String {
+        let m = &self.members[i];
+        let mut s = m.bin.display().to_string();
+        for a in &m.args {
+            s.push(' ');
+            s.push_str(a);
+        }
+        s
+    }
+
+    /// Waits until a linearizable Range succeeds on every member. Returns the time taken.
+    pub async fn wait_ready(&mut self, timeout: Duration) -> Result<Duration> {
+        let start = Instant::now();
+        for i in 0..self.members.len() {
+            loop {
+                if let Some(st) = self.members[i].exited() {
+                    anyhow::bail!(
+                        "{} exited with {st} before it was ready; see {}",
+                        self.members[i].name,
+                        self.members[i].log.display()
+                    );
+                }
+                if probe(&self.members[i].endpoint()).await {
+                    break;
+                }
+                if start.elapsed() > timeout {
+                    anyhow::bail!(
+                        "{} not ready after {timeout:?}; see {}",
+                        self.members[i].name,
+                        self.members[i].log.display()
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        Ok(start.elapsed())
+    }
+
+    /// Largest `VmHWM` over the members, bytes.
+    pub fn peak_rss(&self) -> u64 {
+        self.members.iter().filter_map(|m| m.peak_rss()).max().unwrap_or(0)
+    }
+
+    /// Largest data dir over the members, bytes on disk.
+    pub fn data_size(&self) -> u64 {
+        self.members.iter().map(|m| dir_size(&m.data_dir)).max().unwrap_or(0)
+    }
+
+    /// Stops every member (SIGTERM, then SIGKILL after `grace`). Returns a line for each
+    /// member that did not exit cleanly (status 0) within `grace`.
+    pub fn stop(&mut self, grace: Duration) -> Vec<String> {
+        let mut bad = Vec::new();
+        for m in &mut self.members {
+            if m.child.is_none() {
+                continue;
+            }
+            match m.stop(grace) {
+                // etcd re-raises SIGTERM after its cleanup: that is a clean stop too.
+                Some(st) if st.success() || st.signal() == Some(15) => {}
+                Some(st) => bad.push(format!("{} exited with {st} after SIGTERM", m.name)),
+                None => bad.push(format!("{} needed SIGKILL after {grace:?}", m.name)),
+            }
+        }
+        bad
+    }
+
+    /// Apparent size of the largest data dir (sum of file lengths), bytes.
+    pub fn data_apparent_size(&self) -> u64 {
+        self.members
+            .iter()
+            .map(|m| apparent_size(&m.data_dir))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Stops, restarts on the same data dirs, and returns the time from spawn until every
+    /// member serves a linearizable read, with the stop problems (see [`Cluster::stop`]).
+    pub async fn restart(&mut self, timeout: Duration) -> Result<(Duration, Vec<String>)> {
+        let bad = self.stop(Duration::from_secs(10));
+        let start = Instant::now();
+        for m in &mut self.members {
+            m.spawn()?;
+        }
+        self.wait_ready(timeout).await?;
+        Ok((start.elapsed(), bad))
+    }
+}
+
+/// One linearizable Range of a single key, with a short timeout.
+async fn probe(endpoint: &str) -> bool {
+    let attempt = async {
+        let ch = connect_one(endpoint).await.ok()?;
+        KvClient::new(ch)
+            .range(RangeRequest {
+                key: b"kv-bench-probe".to_vec(),
+                ..Default::default()
+            })
+            .await
+            .ok()
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_millis(500), attempt).await,
+        Ok(Some(_))
+    )
+}
