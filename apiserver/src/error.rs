@@ -50,6 +50,8 @@ pub enum ApiError {
     BadRequest(String),
     #[error("the server does not allow this method on the requested resource")]
     MethodNotAllowed,
+    #[error("Unauthorized")]
+    Unauthorized,
     #[error("the server could not find the requested resource")]
     NoSuchResource,
     #[error("{0}")]

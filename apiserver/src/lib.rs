@@ -17,14 +17,22 @@
 //!   OpenAPI.
 //! - `error.rs`: `ApiError`, what every layer returns.
 //!
+//! - `scheduler/`, `controllers/`: kube-scheduler and the core controllers,
+//!   run in-process by default but talking to the API only over HTTP
+//!   (`client.rs`), never to the store.
+//!
 //! Arrows point one way: http → registry → storage → schema. Strategies
 //! touch neither HTTP nor etcd. Only the etcd v3 wire API (crate `proto`)
-//! is used. A TLS listener (secure port, token auth) will hand accepted
-//! streams to `http::serve_connection` next to `http::serve_insecure`.
+//! is used. The secure port (`http::secure`: rustls, bearer tokens) hands
+//! requests to the same router as the insecure port.
 
+pub mod client;
+pub mod controllers;
 pub mod error;
 pub mod http;
+pub mod kubernetes_service;
 pub mod registry;
+pub mod scheduler;
 pub mod schema;
 pub mod storage;
 
@@ -44,6 +52,18 @@ pub struct Config {
     pub storage_media_type: String,
     /// How often watches with allowWatchBookmarks get a BOOKMARK.
     pub bookmark_interval: std::time::Duration,
+    /// TLS port with bearer-token authentication (0: off).
+    pub secure_port: u16,
+    pub bind_address: std::net::IpAddr,
+    pub secure: http::secure::SecureConfig,
+    /// kube-apiserver's `--token-auth-file` (CSV).
+    pub token_auth_file: Option<std::path::PathBuf>,
+    /// `--controllers` (kube syntax: `*`, `name`, `-name`; empty: none).
+    pub controllers: String,
+    /// Run the in-process scheduler.
+    pub scheduler: bool,
+    /// Address published in the `kubernetes` Service's endpoints (default: the bind address).
+    pub advertise_address: Option<std::net::IpAddr>,
 }
 
 /// Bind, bootstrap the system namespaces and serve until the listener fails.
@@ -68,12 +88,69 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             }
         }
     });
+    let names = controllers::enabled(&cfg.controllers);
     let state = Arc::new(http::AppState {
         store,
         metrics: http::metrics::Metrics::default(),
         advertise: local.to_string(),
         bookmark_interval: cfg.bookmark_interval,
+        require_sa_token: names.contains(&"serviceaccount-token"),
     });
+    let loopback = format!("http://{}", loopback_of(local));
+    let cert = if cfg.secure_port != 0 {
+        Some(http::secure::ensure_cert(&cfg.secure)?)
+    } else {
+        None
+    };
+    if !names.is_empty() {
+        tracing::info!(controllers = ?names, "starting controllers");
+        let ca_pem = match &cert {
+            Some((crt, _)) => std::fs::read(crt)?,
+            None => Vec::new(),
+        };
+        controllers::spawn(
+            client::Client::new(&loopback, "apiserver/controller-manager"),
+            &names,
+            std::time::Duration::from_millis(500),
+            ca_pem,
+        );
+    }
+    if cfg.scheduler {
+        tokio::spawn(scheduler::run(client::Client::new(&loopback, "apiserver/scheduler")));
+    }
+    if let Some((crt, key)) = cert {
+        let advertise = cfg
+            .advertise_address
+            .or_else(|| (!cfg.bind_address.is_unspecified()).then_some(cfg.bind_address));
+        if let Some(ip) = advertise {
+            let c = client::Client::new(&loopback, "apiserver/endpoint-reconciler");
+            tokio::spawn(kubernetes_service::run(c, ip, cfg.secure_port));
+        }
+        let tls = http::secure::server_config(&crt, &key)?;
+        let auth = match &cfg.token_auth_file {
+            Some(f) => {
+                http::secure::Authenticator::from_csv(&std::fs::read_to_string(f)?).map_err(anyhow::Error::msg)?
+            }
+            None => http::secure::Authenticator::default(),
+        };
+        let sl = tokio::net::TcpListener::bind(SocketAddr::new(cfg.bind_address, cfg.secure_port)).await?;
+        tracing::info!(local = %sl.local_addr()?, "serving securely");
+        let st = state.clone();
+        tokio::spawn(async move {
+            if let Err(e) = http::secure::serve_secure(sl, tls, std::sync::Arc::new(auth), st).await {
+                tracing::error!(error = %e, "secure listener failed");
+            }
+        });
+    }
     http::serve_insecure(listener, state).await?;
     Ok(())
+}
+
+/// Where in-process clients reach the insecure port (0.0.0.0 → 127.0.0.1).
+fn loopback_of(local: SocketAddr) -> SocketAddr {
+    if local.ip().is_unspecified() {
+        SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), local.port())
+    } else {
+        local
+    }
 }

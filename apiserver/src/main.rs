@@ -24,6 +24,33 @@ struct Args {
     /// Seconds between watch BOOKMARK events (tests shorten it).
     #[arg(long, default_value_t = 60, hide = true)]
     watch_bookmark_interval_seconds: u64,
+    /// TLS port (bearer-token authentication); 0 turns it off.
+    #[arg(long, default_value_t = 0)]
+    secure_port: u16,
+    /// Address for the secure port.
+    #[arg(long, default_value = "0.0.0.0")]
+    bind_address: std::net::IpAddr,
+    /// Serving certificate (PEM); without it a self-signed one is generated into --cert-dir.
+    #[arg(long)]
+    tls_cert_file: Option<std::path::PathBuf>,
+    /// Serving key (PEM).
+    #[arg(long)]
+    tls_private_key_file: Option<std::path::PathBuf>,
+    /// Where a generated certificate is kept.
+    #[arg(long, default_value = "/var/run/kubernetes")]
+    cert_dir: std::path::PathBuf,
+    /// Static bearer tokens, kube-apiserver's CSV format: token,user,uid,"group1,group2".
+    #[arg(long)]
+    token_auth_file: Option<std::path::PathBuf>,
+    /// Controllers to run in-process: `*` (all), names, `-name` to disable one; empty: none.
+    #[arg(long, default_value = "*")]
+    controllers: String,
+    /// Run the in-process scheduler.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    scheduler: bool,
+    /// Address of this server in the `kubernetes` Service's endpoints (default: --bind-address).
+    #[arg(long)]
+    advertise_address: Option<std::net::IpAddr>,
 }
 
 #[tokio::main]
@@ -43,6 +70,18 @@ async fn main() -> anyhow::Result<()> {
         event_ttl_seconds: a.event_ttl,
         storage_media_type: a.storage_media_type,
         bookmark_interval: std::time::Duration::from_secs(a.watch_bookmark_interval_seconds.max(1)),
+        secure_port: a.secure_port,
+        bind_address: a.bind_address,
+        secure: apiserver::http::secure::SecureConfig {
+            cert_file: a.tls_cert_file,
+            key_file: a.tls_private_key_file,
+            cert_dir: a.cert_dir,
+            extra_sans: Vec::new(),
+        },
+        token_auth_file: a.token_auth_file,
+        controllers: a.controllers,
+        scheduler: a.scheduler,
+        advertise_address: a.advertise_address,
     })
     .await
 }

@@ -175,6 +175,10 @@ async fn dispatch(
                 return Err(ApiError::MethodNotAllowed);
             }
             let warnings = field_validation::check(res, &mut obj, mode)?;
+            if res.plural == "pods" && res.group.is_empty() {
+                let pod_ns = ns.clone().unwrap_or_default();
+                crate::registry::service_account::admit_pod(store, &pod_ns, &mut obj, state.require_sa_token).await?;
+            }
             let created = store.create(res, ns.as_deref(), obj, dry).await?;
             if res.plural == "namespaces" && !dry {
                 namespace_lifecycle::ensure_default_service_account(store, meta::name(&created)).await?;

@@ -10,10 +10,12 @@
 pub mod discovery;
 pub mod encoding;
 pub mod handlers;
+pub mod kubelet_proxy;
 pub mod metrics;
 pub mod openapi;
 pub mod request_info;
 pub mod router;
+pub mod secure;
 pub mod status;
 pub mod table;
 pub mod watch;
@@ -39,6 +41,9 @@ pub struct AppState {
     pub advertise: String,
     /// How often watches with allowWatchBookmarks get a BOOKMARK.
     pub bookmark_interval: std::time::Duration,
+    /// ServiceAccount admission refuses pods until their SA has a token (the token
+    /// controller runs).
+    pub require_sa_token: bool,
 }
 
 /// Accept plain-HTTP connections forever.

@@ -24,6 +24,19 @@ pub async fn route(state: Arc<AppState>, req: http::Request<Incoming>) -> Respon
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("protobuf"));
     let (verb, resource, resp) = match parse(&path) {
+        Target::Resource(rp)
+            if rp.group.is_empty() && super::kubelet_proxy::is_proxied(&rp.resource, rp.subresource.as_deref()) =>
+        {
+            let sub = rp.subresource.clone().unwrap_or_default();
+            let ns = rp.namespace.clone().unwrap_or_default();
+            let name = rp.name.clone().unwrap_or_default();
+            let r = super::kubelet_proxy::proxy(&state, &ns, &name, &sub, req).await;
+            (
+                "proxy".to_string(),
+                "pods".to_string(),
+                r.unwrap_or_else(|e| error_response(&e, out)),
+            )
+        }
         Target::Resource(rp) => {
             let resource = rp.resource.clone();
             let (verb, r) = handlers::handle(&state, rp, req).await;

@@ -15,5 +15,6 @@ pub mod patch;
 pub mod resources;
 pub mod scale;
 pub mod selector;
+pub mod service_account;
 pub mod strategy;
 pub mod validation;

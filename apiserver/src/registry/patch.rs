@@ -71,9 +71,9 @@ fn merge_key(path: &[String], field: &str) -> Option<&'static str> {
         | "env"
         | "volumes"
         | "imagePullSecrets"
-        | "secrets"
-        | "containerStatuses"
-        | "initContainerStatuses" => Some("name"),
+        | "secrets" => Some("name"),
+        // containerStatuses/initContainerStatuses have no patchStrategy: replaced whole (the
+        // kubelet's status patches rely on it to drop `state.waiting`).
         "ports" if path.len() == 1 && path[0] == "spec" => Some("port"),
         "ports" => Some("containerPort"),
         "volumeMounts" => Some("mountPath"),
@@ -292,6 +292,19 @@ mod tests {
         assert_eq!(
             out["status"]["addresses"],
             json!([{"type":"InternalIP","address":"1.2.3.4"}])
+        );
+    }
+
+    #[test]
+    fn kubelet_container_status_patch_replaces_the_list() {
+        let cur =
+            json!({"status":{"containerStatuses":[{"name":"c","state":{"waiting":{"reason":"ContainerCreating"}}}]}});
+        let patch =
+            json!({"status":{"containerStatuses":[{"name":"c","ready":true,"state":{"running":{"startedAt":"t"}}}]}});
+        let out = apply(PatchType::Strategic, &cur, &patch).expect("patch");
+        assert_eq!(
+            out["status"]["containerStatuses"][0]["state"],
+            json!({"running":{"startedAt":"t"}})
         );
     }
 

@@ -169,6 +169,20 @@ pub static RESOURCES: &[ResourceInfo] = &[
          "statefulsets", &[Status, Scale], &[], StatefulSetStrategy),
     res!("coordination.k8s.io", "v1", "Lease", "leases", "lease", &[], &[], true, "leases",
          &[], &[], LeaseStrategy),
+    ResourceInfo {
+        top_fields: &["addressType", "endpoints", "ports"],
+        ..res!("discovery.k8s.io", "v1beta1", "EndpointSlice", "endpointslices", "endpointslice",
+               &[], &[], true, "endpointslices", &[], &[], PlainStrategy)
+    },
+    res!("storage.k8s.io", "v1", "CSINode", "csinodes", "csinode", &[], &[], false, "csinodes",
+         &[], &[], PlainStrategy),
+    ResourceInfo {
+        top_fields: &["handler", "overhead", "scheduling"],
+        ..res!("node.k8s.io", "v1", "RuntimeClass", "runtimeclasses", "runtimeclass", &[], &[],
+               false, "runtimeclasses", &[], &[], PlainStrategy)
+    },
+    res!("storage.k8s.io", "v1", "CSIDriver", "csidrivers", "csidriver", &[], &[], false,
+         "csidrivers", &[], &[], PlainStrategy),
 ];
 
 /// Look a resource up by group, version and plural.

@@ -60,8 +60,65 @@ pub const META: &str = "k8s.io.apimachinery.pkg.apis.meta.v1";
 
 /// Fields of message `name` (fully qualified).
 pub fn message(name: &str) -> Option<&'static [Field]> {
-    find(name).map(|i| MESSAGES[i].2)
+    find(name)
+        .map(|i| MESSAGES[i].2)
+        .or_else(|| EXTRA.iter().find(|(n, _)| *n == name).map(|(_, f)| *f))
 }
+
+const fn field(num: u32, name: &'static str, ty: Ty, repeated: bool) -> Field {
+    Field {
+        num,
+        name,
+        ty,
+        repeated,
+        inline: false,
+        doc: "",
+    }
+}
+
+/// Messages the kubelet writes as protobuf that the generated table lacks
+/// (k8s.io/api/storage/v1 generated.proto).
+static EXTRA: &[(&str, &[Field])] = &[
+    (
+        "k8s.io.api.storage.v1.CSINode",
+        &[
+            field(
+                1,
+                "metadata",
+                Ty::Msg("k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta"),
+                false,
+            ),
+            field(2, "spec", Ty::Msg("k8s.io.api.storage.v1.CSINodeSpec"), false),
+        ],
+    ),
+    (
+        "k8s.io.api.storage.v1.CSINodeSpec",
+        &[field(
+            1,
+            "drivers",
+            Ty::Msg("k8s.io.api.storage.v1.CSINodeDriver"),
+            true,
+        )],
+    ),
+    (
+        "k8s.io.api.storage.v1.CSINodeDriver",
+        &[
+            field(1, "name", Ty::Str, false),
+            field(2, "nodeID", Ty::Str, false),
+            field(3, "topologyKeys", Ty::Str, true),
+            field(
+                4,
+                "allocatable",
+                Ty::Msg("k8s.io.api.storage.v1.VolumeNodeResources"),
+                false,
+            ),
+        ],
+    ),
+    (
+        "k8s.io.api.storage.v1.VolumeNodeResources",
+        &[field(1, "count", Ty::I32, false)],
+    ),
+];
 
 /// Documentation of message `name`.
 pub fn message_doc(name: &str) -> &'static str {
@@ -79,6 +136,7 @@ pub fn package(api_version: &str) -> Option<&'static str> {
         "apps/v1" => "k8s.io.api.apps.v1",
         "coordination.k8s.io/v1" => "k8s.io.api.coordination.v1",
         "autoscaling/v1" => "k8s.io.api.autoscaling.v1",
+        "storage.k8s.io/v1" => "k8s.io.api.storage.v1",
         "meta.k8s.io/v1" => META,
         _ => return None,
     })
@@ -120,6 +178,7 @@ mod tests {
             ("apps/v1", "Deployment"),
             ("coordination.k8s.io/v1", "Lease"),
             ("autoscaling/v1", "Scale"),
+            ("storage.k8s.io/v1", "CSINode"),
         ] {
             assert!(kind_message(av, kind).is_some(), "{av} {kind}");
         }

@@ -100,10 +100,19 @@ impl ApiServer {
         Self::start_with(etcd_servers, &[])
     }
 
+    /// Without in-process controllers and scheduler unless `extra` names them.
     pub fn start_with(etcd_servers: &str, extra: &[&str]) -> ApiServer {
         let port = free_port();
+        let mut defaults = Vec::new();
+        if !extra.iter().any(|a| a.starts_with("--controllers")) {
+            defaults.push("--controllers=");
+        }
+        if !extra.iter().any(|a| a.starts_with("--scheduler")) {
+            defaults.push("--scheduler=false");
+        }
         let child = Command::new(env!("CARGO_BIN_EXE_apiserver"))
             .args(["--etcd-servers", etcd_servers, "--insecure-port", &port.to_string()])
+            .args(defaults)
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -154,11 +154,8 @@ impl Strategy for NodeStrategy {
             .pointer("/status/conditions")
             .and_then(Value::as_array)
             .and_then(|cs| cs.iter().find(|c| s(c, "/type") == "Ready"))
-            .map(|c| match s(c, "/status") {
-                "True" => "Ready",
-                "False" => "NotReady",
-                _ => "Unknown",
-            })
+            // kube's printer: Ready when True, NotReady otherwise (also Unknown).
+            .map(|c| if s(c, "/status") == "True" { "Ready" } else { "NotReady" })
             .unwrap_or("Unknown");
         let mut status = ready.to_string();
         if obj.pointer("/spec/unschedulable") == Some(&json!(true)) {

@@ -19,9 +19,17 @@ impl Strategy for ServiceStrategy {
         let ty = s(obj, "/spec/type").to_string();
         if ty != "ExternalName" && s(obj, "/spec/clusterIP").is_empty() {
             let mut rng = rand::thread_rng();
-            let ip = format!("10.96.{}.{}", rng.gen_range(0..=255), rng.gen_range(1..=254));
+            // 10.96.0.0/24 stays free for fixed addresses (kubernetes 10.96.0.1, DNS).
+            let ip = format!("10.96.{}.{}", rng.gen_range(1..=255), rng.gen_range(1..=254));
             set_at(obj, "/spec/clusterIP", json!(ip));
             set_at(obj, "/spec/clusterIPs", json!([ip]));
+        }
+        // A requested clusterIP is also clusterIPs[0] (kube-proxy reads clusterIPs by family).
+        let ip = s(obj, "/spec/clusterIP").to_string();
+        if ty != "ExternalName" && !ip.is_empty() && ip != "None" {
+            default_at(obj, "/spec/clusterIPs", json!([ip]));
+        } else if ip == "None" {
+            default_at(obj, "/spec/clusterIPs", json!(["None"]));
         }
         if ty != "ExternalName" {
             default_at(obj, "/spec/ipFamilies", json!(["IPv4"]));
@@ -154,5 +162,22 @@ impl Strategy for ServiceStrategy {
                 selector.join(",")
             }),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requested_cluster_ip_fills_cluster_ips() {
+        let mut svc = json!({"metadata":{"name":"kubernetes"},"spec":{"clusterIP":"10.96.0.1","ports":[{"port":443}]}});
+        ServiceStrategy.prepare_for_create(&mut svc);
+        assert_eq!(svc["spec"]["clusterIPs"], json!(["10.96.0.1"]));
+        let mut auto = json!({"metadata":{"name":"a"},"spec":{"ports":[{"port":80}]}});
+        ServiceStrategy.prepare_for_create(&mut auto);
+        let ip = auto["spec"]["clusterIP"].as_str().expect("allocated").to_string();
+        assert!(!ip.starts_with("10.96.0."), "{ip}");
+        assert_eq!(auto["spec"]["clusterIPs"], json!([ip]));
     }
 }

@@ -1,0 +1,122 @@
+//! A small JSON client of the Kubernetes HTTP API (hyper), used by the in-process scheduler and
+//! controllers so that they never touch the store directly and could run against any API server.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::{connect::HttpConnector, Client as HyperClient};
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+/// An API error: HTTP code plus the Status message.
+#[derive(Debug, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ClientError {
+    pub code: u16,
+    pub message: String,
+}
+
+impl ClientError {
+    fn transport(e: impl std::fmt::Display) -> Self {
+        Self {
+            code: 0,
+            message: e.to_string(),
+        }
+    }
+    pub fn is_not_found(&self) -> bool {
+        self.code == 404
+    }
+    pub fn is_conflict(&self) -> bool {
+        self.code == 409
+    }
+}
+
+pub type Result<T> = std::result::Result<T, ClientError>;
+
+/// Plain-HTTP API client (the insecure loopback port).
+#[derive(Clone)]
+pub struct Client {
+    base: String,
+    http: HyperClient<HttpConnector, Full<Bytes>>,
+    user_agent: String,
+}
+
+impl Client {
+    /// `base` like `http://127.0.0.1:8080`.
+    pub fn new(base: &str, user_agent: &str) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            http: HyperClient::builder(TokioExecutor::new()).build_http(),
+            user_agent: user_agent.to_string(),
+        }
+    }
+
+    /// One request; returns the decoded JSON body of a 2xx answer.
+    pub async fn request(&self, method: http::Method, path: &str, body: Option<&Value>, ct: &str) -> Result<Value> {
+        let bytes = match body {
+            Some(b) => serde_json::to_vec(b).map_err(ClientError::transport)?,
+            None => Vec::new(),
+        };
+        let req = http::Request::builder()
+            .method(method)
+            .uri(format!("{}{}", self.base, path))
+            .header(http::header::CONTENT_TYPE, ct)
+            .header(http::header::ACCEPT, "application/json")
+            .header(http::header::USER_AGENT, &self.user_agent)
+            .body(Full::new(Bytes::from(bytes)))
+            .map_err(ClientError::transport)?;
+        let resp = tokio::time::timeout(std::time::Duration::from_secs(30), self.http.request(req))
+            .await
+            .map_err(ClientError::transport)?
+            .map_err(ClientError::transport)?;
+        let code = resp.status().as_u16();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(ClientError::transport)?
+            .to_bytes();
+        let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        if (200..300).contains(&code) {
+            Ok(v)
+        } else {
+            let message = v
+                .get("message")
+                .and_then(Value::as_str)
+                .map(String::from)
+                .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+            Err(ClientError { code, message })
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Value> {
+        self.request(http::Method::GET, path, None, "application/json").await
+    }
+
+    /// The items of a list.
+    pub async fn list(&self, path: &str) -> Result<Vec<Value>> {
+        let v = self.get(path).await?;
+        Ok(match v.get("items") {
+            Some(Value::Array(a)) => a.clone(),
+            _ => Vec::new(),
+        })
+    }
+
+    pub async fn create(&self, path: &str, obj: &Value) -> Result<Value> {
+        self.request(http::Method::POST, path, Some(obj), "application/json")
+            .await
+    }
+
+    pub async fn update(&self, path: &str, obj: &Value) -> Result<Value> {
+        self.request(http::Method::PUT, path, Some(obj), "application/json")
+            .await
+    }
+
+    pub async fn merge_patch(&self, path: &str, patch: &Value) -> Result<Value> {
+        self.request(http::Method::PATCH, path, Some(patch), "application/merge-patch+json")
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, opts: Option<&Value>) -> Result<Value> {
+        self.request(http::Method::DELETE, path, opts, "application/json").await
+    }
+}

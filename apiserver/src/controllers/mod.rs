@@ -1,0 +1,236 @@
+//! The core controllers (kube-controller-manager's): each is a pure `reconcile` over listed
+//! objects returning `Action`s, run by a level-triggered loop that lists through the HTTP API
+//! (`client::Client`) and applies the actions. Nothing here touches the store directly.
+//!
+//! Controllers: `replicaset`, `deployment`, `garbagecollector` (background), `endpoint`
+//! (Endpoints + EndpointSlices), `serviceaccount-token`, `nodelifecycle`. The default ServiceAccount per
+//! namespace is still created by the apiserver itself (`registry::namespace_lifecycle`).
+
+pub mod deployment;
+pub mod endpoints;
+pub mod gc;
+pub mod nodelifecycle;
+pub mod replicaset;
+pub mod serviceaccount;
+pub mod util;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::client::{Client, Result};
+
+/// One write a controller wants.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Create {
+        path: String,
+        obj: Value,
+    },
+    Update {
+        path: String,
+        obj: Value,
+    },
+    /// JSON merge patch.
+    Patch {
+        path: String,
+        patch: Value,
+    },
+    Delete {
+        path: String,
+    },
+}
+
+/// Every controller name `--controllers=*` enables.
+pub const ALL: &[&str] = &[
+    "replicaset",
+    "deployment",
+    "garbagecollector",
+    "endpoint",
+    "serviceaccount-token",
+    "nodelifecycle",
+];
+
+/// Set a label on an object or template (`metadata.labels[k] = v`).
+pub fn set_label(obj: &mut Value, k: &str, v: &str) {
+    if !obj.is_object() {
+        *obj = json!({});
+    }
+    let meta = &mut obj["metadata"];
+    if !meta.is_object() {
+        *meta = json!({});
+    }
+    let labels = &mut meta["labels"];
+    if !labels.is_object() {
+        *labels = json!({});
+    }
+    labels[k] = json!(v);
+}
+
+/// Which controllers a `--controllers` value turns on (kube syntax: `*`, `name`, `-name`).
+pub fn enabled(spec: &str) -> Vec<&'static str> {
+    let items: Vec<&str> = spec.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    ALL.iter()
+        .copied()
+        .filter(|c| {
+            if items.contains(&format!("-{c}").as_str()) {
+                return false;
+            }
+            items.contains(c) || items.contains(&"*")
+        })
+        .collect()
+}
+
+async fn apply(client: &Client, actions: Vec<Action>) {
+    for a in actions {
+        let r = match &a {
+            Action::Create { path, obj } => client.create(path, obj).await,
+            Action::Update { path, obj } => client.update(path, obj).await,
+            Action::Patch { path, patch } => client.merge_patch(path, patch).await,
+            Action::Delete { path } => {
+                let opts = json!({"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"});
+                client.delete(path, Some(&opts)).await
+            }
+        };
+        if let Err(e) = r {
+            if !e.is_conflict() && !e.is_not_found() {
+                tracing::info!(action = ?short(&a), error = %e, "controller write failed");
+            }
+        }
+    }
+}
+
+fn short(a: &Action) -> String {
+    match a {
+        Action::Create { path, .. } => format!("POST {path}"),
+        Action::Update { path, .. } => format!("PUT {path}"),
+        Action::Patch { path, .. } => format!("PATCH {path}"),
+        Action::Delete { path } => format!("DELETE {path}"),
+    }
+}
+
+async fn replicaset_pass(c: &Client) -> Result<()> {
+    let rss = c.list("/apis/apps/v1/replicasets").await?;
+    let pods = c.list("/api/v1/pods").await?;
+    for rs in &rss {
+        apply(c, replicaset::reconcile(rs, &pods)).await;
+    }
+    Ok(())
+}
+
+async fn deployment_pass(c: &Client) -> Result<()> {
+    let deps = c.list("/apis/apps/v1/deployments").await?;
+    let rss = c.list("/apis/apps/v1/replicasets").await?;
+    for d in &deps {
+        apply(c, deployment::reconcile(d, &rss)).await;
+    }
+    Ok(())
+}
+
+async fn gc_pass(c: &Client) -> Result<()> {
+    // Dependents first, owners second: see gc::reconcile.
+    let mut deps = Vec::new();
+    for (list, api) in [
+        ("/api/v1/pods", "/api/v1"),
+        ("/apis/apps/v1/replicasets", "/apis/apps/v1"),
+        (
+            "/apis/discovery.k8s.io/v1beta1/endpointslices",
+            "/apis/discovery.k8s.io/v1beta1",
+        ),
+    ] {
+        let plural = list.rsplit('/').next().unwrap_or("");
+        for o in c.list(list).await? {
+            let path = format!("{api}/namespaces/{}/{plural}/{}", util::namespace(&o), util::name(&o));
+            deps.push((path, o));
+        }
+    }
+    let mut owners = HashSet::new();
+    for list in [
+        "/apis/apps/v1/deployments",
+        "/apis/apps/v1/replicasets",
+        "/apis/apps/v1/daemonsets",
+        "/apis/apps/v1/statefulsets",
+        "/api/v1/services",
+        "/api/v1/nodes",
+    ] {
+        for o in c.list(list).await? {
+            owners.insert(util::uid(&o).to_string());
+        }
+    }
+    apply(c, gc::reconcile(&deps, &owners)).await;
+    Ok(())
+}
+
+async fn endpoints_pass(c: &Client) -> Result<()> {
+    let svcs = c.list("/api/v1/services").await?;
+    let pods = c.list("/api/v1/pods").await?;
+    let eps = c.list("/api/v1/endpoints").await?;
+    let slices = c.list("/apis/discovery.k8s.io/v1beta1/endpointslices").await?;
+    apply(c, endpoints::reconcile(&svcs, &pods, &eps, &slices)).await;
+    Ok(())
+}
+
+async fn node_lifecycle_pass(c: &Client) -> Result<()> {
+    let nodes = c.list("/api/v1/nodes").await?;
+    let leases = c
+        .list("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases")
+        .await?;
+    let pods = c.list("/api/v1/pods").await?;
+    apply(c, nodelifecycle::reconcile(&nodes, &leases, &pods, chrono::Utc::now())).await;
+    Ok(())
+}
+
+async fn token_pass(c: &Client, ca_pem: &[u8]) -> Result<()> {
+    let sas = c.list("/api/v1/serviceaccounts").await?;
+    let secrets = c.list("/api/v1/secrets").await?;
+    apply(c, serviceaccount::reconcile(&sas, &secrets, ca_pem)).await;
+    Ok(())
+}
+
+/// Run the named controllers forever (each its own task, one pass per `period`). `ca_pem`
+/// goes into ServiceAccount token Secrets as ca.crt.
+pub fn spawn(client: Client, names: &[&str], period: Duration, ca_pem: Vec<u8>) {
+    let ca_pem = std::sync::Arc::new(ca_pem);
+    for name in names {
+        let c = client.clone();
+        let name = (*name).to_string();
+        let ca_pem = ca_pem.clone();
+        tokio::spawn(async move {
+            loop {
+                let r = match name.as_str() {
+                    "replicaset" => replicaset_pass(&c).await,
+                    "deployment" => deployment_pass(&c).await,
+                    "garbagecollector" => gc_pass(&c).await,
+                    "endpoint" => endpoints_pass(&c).await,
+                    "serviceaccount-token" => token_pass(&c, &ca_pem).await,
+                    "nodelifecycle" => node_lifecycle_pass(&c).await,
+                    _ => Ok(()),
+                };
+                if let Err(e) = r {
+                    tracing::debug!(controller = %name, error = %e, "pass failed");
+                }
+                tokio::time::sleep(period).await;
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controllers_flag() {
+        assert_eq!(enabled("*"), ALL.to_vec());
+        assert_eq!(
+            enabled("*,-garbagecollector,-serviceaccount-token,-nodelifecycle"),
+            vec!["replicaset", "deployment", "endpoint"]
+        );
+        assert_eq!(enabled("deployment"), vec!["deployment"]);
+        assert!(enabled("").is_empty());
+        let mut t = json!({});
+        set_label(&mut t, "a", "b");
+        assert_eq!(t, json!({"metadata":{"labels":{"a":"b"}}}));
+    }
+}

@@ -1,0 +1,195 @@
+//! The in-process scheduler and controllers against a real store, no kubelet: a hand-made Node
+//! and a Deployment end in a ReplicaSet whose pods are bound to that node; scaling, Endpoints,
+//! garbage collection; the secure port's bearer-token authentication.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{ApiServer, Store};
+use serde_json::{json, Value};
+
+const JSON: &str = "application/json";
+const MERGE: &str = "application/merge-patch+json";
+
+/// Poll `f` until it returns Some, for at most `secs`.
+fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn items(api: &ApiServer, path: &str) -> Vec<Value> {
+    let (code, v) = api.json("GET", path, JSON, "");
+    assert_eq!(code, 200, "{path}: {v}");
+    v["items"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn deployment_to_bound_pods_scale_endpoints_and_gc() {
+    let store = Store::start();
+    let api = ApiServer::start_with(&store.endpoint, &["--controllers=*", "--scheduler=true"]);
+    let node = json!({"apiVersion":"v1","kind":"Node","metadata":{"name":"n1","labels":{"kubernetes.io/hostname":"n1"}},
+        "status":{"allocatable":{"cpu":"4","memory":"8Gi","pods":"110"},"capacity":{"cpu":"4","memory":"8Gi","pods":"110"},
+                  "conditions":[{"type":"Ready","status":"True"}]}});
+    let (code, b) = api.json("POST", "/api/v1/nodes", JSON, &node.to_string());
+    assert_eq!(code, 201, "{b}");
+    let dep = json!({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},
+        "spec":{"replicas":3,"selector":{"matchLabels":{"app":"web"}},
+            "template":{"metadata":{"labels":{"app":"web"}},
+                "spec":{"containers":[{"name":"c","image":"busybox","ports":[{"name":"http","containerPort":8080}]}]}}}});
+    let (code, b) = api.json(
+        "POST",
+        "/apis/apps/v1/namespaces/default/deployments",
+        JSON,
+        &dep.to_string(),
+    );
+    assert_eq!(code, 201, "{b}");
+
+    let rs = wait_for(30, "a ReplicaSet", || {
+        items(&api, "/apis/apps/v1/namespaces/default/replicasets")
+            .into_iter()
+            .next()
+    });
+    assert!(rs["metadata"]["name"].as_str().is_some_and(|n| n.starts_with("web-")));
+    assert_eq!(rs["metadata"]["ownerReferences"][0]["kind"], "Deployment");
+    assert_eq!(rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"], "1");
+    let pods = wait_for(30, "3 pods bound to n1", || {
+        let p = items(&api, "/api/v1/namespaces/default/pods");
+        (p.len() == 3 && p.iter().all(|p| p["spec"]["nodeName"] == "n1")).then_some(p)
+    });
+    assert!(pods
+        .iter()
+        .all(|p| p["metadata"]["labels"]["pod-template-hash"].is_string()));
+    let events = items(&api, "/api/v1/namespaces/default/events");
+    assert!(events.iter().any(|e| e["reason"] == "Scheduled"), "Scheduled events");
+
+    // Scale down to 1.
+    let (code, b) = api.json(
+        "PATCH",
+        "/apis/apps/v1/namespaces/default/deployments/web",
+        MERGE,
+        r#"{"spec":{"replicas":1}}"#,
+    );
+    assert_eq!(code, 200, "{b}");
+    wait_for(30, "1 live pod", || {
+        let p = items(&api, "/api/v1/namespaces/default/pods");
+        let live = p
+            .iter()
+            .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+            .count();
+        (live == 1).then_some(())
+    });
+
+    // A Service picks up the pod once it has an IP and is Ready.
+    let svc = json!({"apiVersion":"v1","kind":"Service","metadata":{"name":"web"},
+        "spec":{"selector":{"app":"web"},"ports":[{"port":80,"targetPort":"http"}]}});
+    let (code, b) = api.json("POST", "/api/v1/namespaces/default/services", JSON, &svc.to_string());
+    assert_eq!(code, 201, "{b}");
+    let pod = items(&api, "/api/v1/namespaces/default/pods")
+        .into_iter()
+        .find(|p| p["metadata"]["deletionTimestamp"].is_null())
+        .expect("live pod");
+    let name = pod["metadata"]["name"].as_str().expect("name").to_string();
+    let status =
+        json!({"status":{"phase":"Running","podIP":"10.88.1.5","conditions":[{"type":"Ready","status":"True"}]}});
+    let (code, b) = api.json(
+        "PATCH",
+        &format!("/api/v1/namespaces/default/pods/{name}/status"),
+        MERGE,
+        &status.to_string(),
+    );
+    assert_eq!(code, 200, "{b}");
+    wait_for(30, "Endpoints with the pod", || {
+        let (code, ep) = api.json("GET", "/api/v1/namespaces/default/endpoints/web", JSON, "");
+        (code == 200
+            && ep["subsets"][0]["addresses"][0]["ip"] == "10.88.1.5"
+            && ep["subsets"][0]["ports"][0]["port"] == 8080)
+            .then_some(())
+    });
+    wait_for(30, "an EndpointSlice", || {
+        let s = items(&api, "/apis/discovery.k8s.io/v1beta1/namespaces/default/endpointslices");
+        s.iter()
+            .any(|s| {
+                s["endpoints"][0]["addresses"][0] == "10.88.1.5" && s["endpoints"][0]["conditions"]["ready"] == true
+            })
+            .then_some(())
+    });
+
+    // Unschedulable pod: FailedScheduling with kube-scheduler's text.
+    let big = json!({"apiVersion":"v1","kind":"Pod","metadata":{"name":"big"},
+        "spec":{"containers":[{"name":"c","image":"busybox","resources":{"requests":{"cpu":"64"}}}]}});
+    let (code, b) = api.json("POST", "/api/v1/namespaces/default/pods", JSON, &big.to_string());
+    assert_eq!(code, 201, "{b}");
+    wait_for(30, "FailedScheduling", || {
+        items(&api, "/api/v1/namespaces/default/events")
+            .into_iter()
+            .find(|e| e["reason"] == "FailedScheduling" && e["involvedObject"]["name"] == "big")
+            .filter(|e| e["message"] == "0/1 nodes are available: 1 Insufficient cpu.")
+    });
+
+    // Deleting the Deployment garbage-collects its ReplicaSet and pods.
+    let (code, b) = api.json("DELETE", "/apis/apps/v1/namespaces/default/deployments/web", JSON, "");
+    assert_eq!(code, 200, "{b}");
+    wait_for(30, "ReplicaSet and pods collected", || {
+        let rs = items(&api, "/apis/apps/v1/namespaces/default/replicasets");
+        let pods = items(&api, "/api/v1/namespaces/default/pods");
+        // Bound pods wait for their (absent) kubelet: being deleted is enough.
+        let gone = pods
+            .iter()
+            .all(|p| p["metadata"]["name"] == "big" || !p["metadata"]["deletionTimestamp"].is_null());
+        (rs.is_empty() && gone).then_some(())
+    });
+}
+
+#[test]
+fn secure_port_requires_a_known_bearer_token() {
+    if std::process::Command::new("curl").arg("--version").output().is_err() {
+        eprintln!("SKIP: curl not installed");
+        return;
+    }
+    let store = Store::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tokens = dir.path().join("tokens.csv");
+    std::fs::write(&tokens, "s3cret,admin,1,\"system:masters\"\n").expect("token file");
+    let port = common::free_port().to_string();
+    let cert_dir = dir.path().join("certs");
+    let _api = ApiServer::start_with(
+        &store.endpoint,
+        &[
+            "--secure-port",
+            &port,
+            "--bind-address",
+            "127.0.0.1",
+            "--cert-dir",
+            cert_dir.to_str().expect("utf-8 path"),
+            "--token-auth-file",
+            tokens.to_str().expect("utf-8 path"),
+        ],
+    );
+    let curl = |token: Option<&str>| -> String {
+        let mut c = std::process::Command::new("curl");
+        c.args(["-sk", "-o", "/dev/null", "-w", "%{http_code}"]);
+        if let Some(t) = token {
+            c.args(["-H", &format!("Authorization: Bearer {t}")]);
+        }
+        let out = c
+            .arg(format!("https://127.0.0.1:{port}/api/v1/namespaces"))
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let ok = wait_for(10, "secure port", || {
+        let c = curl(Some("s3cret"));
+        (c != "000").then_some(c)
+    });
+    assert_eq!(ok, "200");
+    assert_eq!(curl(None), "401");
+    assert_eq!(curl(Some("wrong")), "401");
+    assert!(cert_dir.join("apiserver.crt").exists());
+}
