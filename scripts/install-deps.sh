@@ -14,8 +14,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-# The reference etcd must never start as a system service on our ports.
+# The reference etcd must not run as a system service on our ports (the package may start
+# one); etcd processes that tests started themselves are left alone.
 if command -v systemctl >/dev/null 2>&1; then systemctl stop etcd >/dev/null 2>&1 || true; fi
-pkill -x etcd >/dev/null 2>&1 || true
+if command -v service >/dev/null 2>&1; then service etcd stop >/dev/null 2>&1 || true; fi
 python3 -c 'import etcd3' >/dev/null 2>&1 || pip install -q python3-etcd3 >/dev/null
 command -v cargo >/dev/null || { echo "cargo not found: install a Rust toolchain (rustup)" >&2; exit 1; }
