@@ -96,48 +96,34 @@ impl Member {
         if data.len() > self.cfg.max_request_bytes {
             return Err(Error::RequestTooLarge);
         }
-        let applied = self.wait.register(id);
-        let dropped = match self.raft.propose(data) {
-            Ok(d) => d,
-            Err(e) => {
-                self.wait.cancel(id);
-                return Err(raft_err(e));
-            }
-        };
         self.metrics.proposals_pending.inc();
-        let outcome = tokio::time::timeout(self.request_timeout(), async move {
-            tokio::pin!(applied);
-            tokio::select! {
-                r = &mut applied => r.map_err(|_| Error::Stopped)?,
-                d = dropped => match d {
-                    Ok(e) => Err(raft_err(e)),
-                    Err(_) => applied.await.map_err(|_| Error::Stopped)?,
-                },
-            }
-        })
-        .await;
+        let outcome = self.await_applied(id, || self.raft.propose(data)).await;
         self.metrics.proposals_pending.dec();
-        match outcome {
-            Ok(r) => {
-                if r.is_err() {
-                    self.metrics.proposals_failed.inc();
-                }
-                r
-            }
-            Err(_) => {
-                self.wait.cancel(id);
-                self.metrics.proposals_failed.inc();
-                Err(Error::Timeout)
-            }
+        if outcome.is_err() {
+            self.metrics.proposals_failed.inc();
         }
+        outcome
     }
 
     /// Puts a membership change through raft and waits until this member applied it.
     pub async fn propose_conf_change(&self, mut cc: raft_node::eraftpb::ConfChange) -> Result<()> {
         let id = self.idgen.next();
         cc.id = id;
+        self.await_applied(id, || self.raft.propose_conf_change(cc))
+            .await
+            .map(|_| ())
+    }
+
+    /// Registers a waiter for `id`, then proposes (in that order, so an entry applied at once
+    /// still finds its waiter), and waits for the outcome, raft's reason for dropping the
+    /// proposal, or a timeout (the waiter is removed on every path but success).
+    async fn await_applied(
+        &self,
+        id: u64,
+        propose: impl FnOnce() -> raft_node::Result<tokio::sync::oneshot::Receiver<raft_node::Error>>,
+    ) -> Result<(Response, i64)> {
         let applied = self.wait.register(id);
-        let dropped = match self.raft.propose_conf_change(cc) {
+        let dropped = match propose() {
             Ok(d) => d,
             Err(e) => {
                 self.wait.cancel(id);
@@ -156,7 +142,12 @@ impl Member {
         })
         .await;
         match outcome {
-            Ok(r) => r.map(|_| ()),
+            Ok(r) => {
+                if r.is_err() {
+                    self.wait.cancel(id);
+                }
+                r
+            }
             Err(_) => {
                 self.wait.cancel(id);
                 Err(Error::Timeout)
