@@ -45,6 +45,8 @@ use registry::generic::Store;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub etcd_servers: String,
+    /// TLS towards `https://` etcd servers.
+    pub etcd_tls: Option<storage::etcd3::EtcdTls>,
     pub insecure_bind_address: std::net::IpAddr,
     pub insecure_port: u16,
     pub event_ttl_seconds: i64,
@@ -68,7 +70,7 @@ pub struct Config {
 
 /// Bind, bootstrap the system namespaces and serve until the listener fails.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
-    let etcd = storage::Etcd::new(&cfg.etcd_servers)?;
+    let etcd = storage::Etcd::new(&cfg.etcd_servers, cfg.etcd_tls.as_ref())?;
     let codec = storage::codec::for_media_type(&cfg.storage_media_type).map_err(anyhow::Error::msg)?;
     let store = Arc::new(Store::new(etcd, codec, cfg.event_ttl_seconds));
     let addr = SocketAddr::new(cfg.insecure_bind_address, cfg.insecure_port);

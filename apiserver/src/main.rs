@@ -8,6 +8,15 @@ struct Args {
     /// etcd v3 endpoints, comma separated (fail over in order).
     #[arg(long, default_value = "http://127.0.0.1:2379")]
     etcd_servers: String,
+    /// SSL Certificate Authority file used to secure etcd communication.
+    #[arg(long)]
+    etcd_cafile: Option<std::path::PathBuf>,
+    /// SSL certification file used to secure etcd communication.
+    #[arg(long)]
+    etcd_certfile: Option<std::path::PathBuf>,
+    /// SSL key file used to secure etcd communication.
+    #[arg(long)]
+    etcd_keyfile: Option<std::path::PathBuf>,
     /// Port for plain HTTP without authentication.
     #[arg(long, default_value_t = 8080)]
     insecure_port: u16,
@@ -65,6 +74,15 @@ async fn main() -> anyhow::Result<()> {
     let a = Args::parse();
     apiserver::run(apiserver::Config {
         etcd_servers: a.etcd_servers,
+        etcd_tls: if a.etcd_cafile.is_some() || a.etcd_certfile.is_some() {
+            Some(apiserver::storage::etcd3::EtcdTls {
+                ca_file: a.etcd_cafile,
+                cert_file: a.etcd_certfile,
+                key_file: a.etcd_keyfile,
+            })
+        } else {
+            None
+        },
         insecure_bind_address: a.insecure_bind_address,
         insecure_port: a.insecure_port,
         event_ttl_seconds: a.event_ttl,

@@ -35,6 +35,36 @@ pub enum WriteOutcome {
     Conflict(Option<KeyValue>),
 }
 
+/// Client TLS towards etcd, as kube-apiserver's flags give it.
+#[derive(Debug, Clone, Default)]
+pub struct EtcdTls {
+    pub ca_file: Option<std::path::PathBuf>,
+    pub cert_file: Option<std::path::PathBuf>,
+    pub key_file: Option<std::path::PathBuf>,
+}
+
+impl EtcdTls {
+    fn client_config(&self) -> Result<tonic::transport::ClientTlsConfig> {
+        let read = |p: &std::path::Path| {
+            std::fs::read(p).map_err(|e| StorageError::Internal(format!("cannot read {}: {e}", p.display())))
+        };
+        let mut cfg = tonic::transport::ClientTlsConfig::new();
+        if let Some(ca) = &self.ca_file {
+            cfg = cfg.ca_certificate(tonic::transport::Certificate::from_pem(read(ca)?));
+        }
+        match (&self.cert_file, &self.key_file) {
+            (Some(c), Some(k)) => cfg = cfg.identity(tonic::transport::Identity::from_pem(read(c)?, read(k)?)),
+            (None, None) => {}
+            _ => {
+                return Err(StorageError::Internal(
+                    "--etcd-certfile and --etcd-keyfile go together".into(),
+                ))
+            }
+        }
+        Ok(cfg)
+    }
+}
+
 pub struct Etcd {
     endpoints: Vec<Endpoint>,
     /// (index into `endpoints`, its channel). A std Mutex: held only to copy
@@ -43,8 +73,13 @@ pub struct Etcd {
 }
 
 impl Etcd {
-    /// Lazily connects to the comma-separated `servers` (http://host:port).
-    pub fn new(servers: &str) -> Result<Self> {
+    /// Lazily connects to the comma-separated `servers` (http://host:port, or https:// with
+    /// `tls`: kube-apiserver's --etcd-cafile/--etcd-certfile/--etcd-keyfile).
+    pub fn new(servers: &str, tls: Option<&EtcdTls>) -> Result<Self> {
+        let tls_config = match tls {
+            Some(t) => Some(t.client_config()?),
+            None => None,
+        };
         let mut endpoints = Vec::new();
         for s in servers.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let url = if s.contains("://") {
@@ -52,10 +87,20 @@ impl Etcd {
             } else {
                 format!("http://{s}")
             };
-            let ep = Endpoint::from_shared(url.clone())
+            let mut ep = Endpoint::from_shared(url.clone())
                 .map_err(|e| StorageError::Internal(format!("bad etcd server {url}: {e}")))?
                 .connect_timeout(Duration::from_secs(3))
                 .tcp_nodelay(true);
+            if url.starts_with("https://") {
+                let cfg = tls_config.clone().ok_or_else(|| {
+                    StorageError::Internal(format!(
+                        "{url} is https: give --etcd-cafile (and --etcd-certfile/--etcd-keyfile)"
+                    ))
+                })?;
+                ep = ep
+                    .tls_config(cfg)
+                    .map_err(|e| StorageError::Internal(format!("etcd TLS for {url}: {e}")))?;
+            }
             endpoints.push(ep);
         }
         let first = endpoints
