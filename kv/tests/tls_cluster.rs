@@ -9,18 +9,21 @@ use std::process::Command;
 #[test]
 fn tls_cluster_as_in_the_seeds() {
     let dir = tempfile::tempdir().unwrap();
-    let base = {
-        // Ten consecutive free ports from a random base (peer ports base+1..3, clients base+11..13).
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let p = l.local_addr().unwrap().port();
-        p.saturating_sub(20).max(20000)
-    };
+    // Seven distinct free ports, all held until chosen (peers 1-3, clients 1-3, apiserver).
+    let holders: Vec<std::net::TcpListener> = (0..7)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let ports: Vec<String> = holders
+        .iter()
+        .map(|l| l.local_addr().unwrap().port().to_string())
+        .collect();
+    drop(holders);
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/tls_cluster.sh");
     let out = Command::new("bash")
         .arg(script)
         .arg(env!("CARGO_BIN_EXE_kv"))
         .arg(dir.path())
-        .arg(base.to_string())
+        .args(&ports)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -3,9 +3,11 @@
 # openssl; a 3-member kv cluster on https client and peer URLs with --client-cert-auth and
 # --peer-client-cert-auth; etcdctl --cacert/--cert/--key and curl against every member; a
 # member with a certificate from another CA is kept out; client-certificate common-name auth.
-# Usage: tls_cluster.sh KV_BIN WORKDIR PORT_BASE. Prints PASS last, or exits non-zero.
+# Usage: tls_cluster.sh KV_BIN WORKDIR PEER1 PEER2 PEER3 CLIENT1 CLIENT2 CLIENT3 APIPORT
+# (free ports chosen by the caller). Prints PASS last, or exits non-zero.
 set -euo pipefail
-KV=$1; W=$2; B=$3
+KV=$1; W=$2
+PEER=(0 "$3" "$4" "$5"); CLIENT=(0 "$6" "$7" "$8"); APIPORT=$9
 export ETCDCTL_API=3
 P=$W/pki; mkdir -p "$P"
 fail() { echo "FAIL: $*"; exit 1; }
@@ -25,39 +27,39 @@ mk client root clientAuth rsa ca
 mk alice alice clientAuth ec ca
 mk rogue peer serverAuth,clientAuth ec other-ca
 cd "$W"
-IC="a=https://127.0.0.1:$((B+1)),b=https://127.0.0.1:$((B+2)),c=https://127.0.0.1:$((B+3))"
+IC="a=https://127.0.0.1:${PEER[1]},b=https://127.0.0.1:${PEER[2]},c=https://127.0.0.1:${PEER[3]}"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 start() { # name i peercert
   "$KV" --name "$1" --data-dir "$W/$1" \
-    --listen-client-urls "https://127.0.0.1:$((B+10+$2))" --advertise-client-urls "https://127.0.0.1:$((B+10+$2))" \
-    --listen-peer-urls "https://127.0.0.1:$((B+$2))" --initial-advertise-peer-urls "https://127.0.0.1:$((B+$2))" \
+    --listen-client-urls "https://127.0.0.1:${CLIENT[$2]}" --advertise-client-urls "https://127.0.0.1:${CLIENT[$2]}" \
+    --listen-peer-urls "https://127.0.0.1:${PEER[$2]}" --initial-advertise-peer-urls "https://127.0.0.1:${PEER[$2]}" \
     --initial-cluster "$IC" --initial-cluster-token tls-test \
     --cert-file "$P/server.pem" --key-file "$P/server-key.pem" --trusted-ca-file "$P/ca.pem" --client-cert-auth \
     --peer-cert-file "$P/$3.pem" --peer-key-file "$P/$3-key.pem" --peer-trusted-ca-file "$P/ca.pem" \
     --peer-client-cert-auth > "$W/$1.log" 2>&1 &
   pids+=($!); }
 start a 1 peer; start b 2 peer; start c 3 peer
-EPS="https://127.0.0.1:$((B+11)),https://127.0.0.1:$((B+12)),https://127.0.0.1:$((B+13))"
+EPS="https://127.0.0.1:${CLIENT[1]},https://127.0.0.1:${CLIENT[2]},https://127.0.0.1:${CLIENT[3]}"
 E="etcdctl --cacert $P/ca.pem --cert $P/client.pem --key $P/client-key.pem --command-timeout=5s"
-for _ in $(seq 1 50); do $E --endpoints="$EPS" endpoint health >/dev/null 2>&1 && break; sleep 0.3; done
+for _ in $(seq 1 30); do $E --endpoints="$EPS" --command-timeout=2s endpoint health >/dev/null 2>&1 && break; sleep 0.3; done
 $E --endpoints="$EPS" endpoint health || fail "cluster not healthy over TLS"
 for i in 1 2 3; do
-  $E --endpoints="https://127.0.0.1:$((B+10+i))" put "k$i" "v$i" >/dev/null || fail "put on member $i"
+  $E --endpoints="https://127.0.0.1:${CLIENT[$i]}" put "k$i" "v$i" >/dev/null || fail "put on member $i"
 done
 for i in 1 2 3; do
-  v=$($E --endpoints="https://127.0.0.1:$((B+10+i))" get k1 --print-value-only) || fail "get on member $i"
+  v=$($E --endpoints="https://127.0.0.1:${CLIENT[$i]}" get k1 --print-value-only) || fail "get on member $i"
   [ "$v" = v1 ] || fail "member $i reads $v"
-  h=$(curl -sf --cacert "$P/ca.pem" --cert "$P/client.pem" --key "$P/client-key.pem" "https://127.0.0.1:$((B+10+i))/health") \
+  h=$(curl -sf --cacert "$P/ca.pem" --cert "$P/client.pem" --key "$P/client-key.pem" "https://127.0.0.1:${CLIENT[$i]}/health") \
     || fail "curl /health on member $i"
   echo "$h" | grep -q '"health":"true"' || fail "member $i health: $h"
 done
 echo "cluster over TLS: ok"
-if curl -sf --cacert "$P/ca.pem" "https://127.0.0.1:$((B+11))/health" >/dev/null 2>&1; then
+if curl -sf --cacert "$P/ca.pem" "https://127.0.0.1:${CLIENT[1]}/health" >/dev/null 2>&1; then
   fail "a client without a certificate was served"
 fi
-if etcdctl --endpoints="127.0.0.1:$((B+11))" --dial-timeout=2s --command-timeout=3s get k1 >/dev/null 2>&1; then
+if etcdctl --endpoints="127.0.0.1:${CLIENT[1]}" --dial-timeout=2s --command-timeout=3s get k1 >/dev/null 2>&1; then
   fail "a plain-text client was served on the TLS port"
 fi
 echo "clients without certificates refused: ok"
@@ -67,24 +69,24 @@ start c 3 rogue
 # c may have been the leader: like any client, retry while the majority elects a new one.
 wrote=""
 for _ in 1 2 3 4 5 6; do
-  if $E --endpoints="https://127.0.0.1:$((B+11))" put while-rogue yes >/dev/null 2>&1; then wrote=1; break; fi
+  if $E --endpoints="https://127.0.0.1:${CLIENT[1]}" put while-rogue yes >/dev/null 2>&1; then wrote=1; break; fi
   sleep 1
 done
 [ -n "$wrote" ] || fail "majority stopped writing"
 sleep 3
-v=$($E --endpoints="https://127.0.0.1:$((B+13))" get while-rogue --consistency=s --print-value-only 2>/dev/null || true)
+v=$($E --endpoints="https://127.0.0.1:${CLIENT[3]}" get while-rogue --consistency=s --print-value-only 2>/dev/null || true)
 [ -z "$v" ] || fail "the member with a foreign certificate received data"
 grep -q "UnknownIssuer" "$W/a.log" "$W/b.log" || fail "the refusal was not logged"
 n=$(cat "$W/a.log" "$W/b.log" | grep -c "rejected TLS connection" || true)
 [ "$n" -le 6 ] || fail "refusals logged $n times (should be once per peer and reason)"
 echo "foreign-CA member kept out: ok"
 # Client-certificate common-name auth: CN=alice is the user when no --user is given.
-R="$E --endpoints=https://127.0.0.1:$((B+11)) --user root:rootpw"
-$E --endpoints="https://127.0.0.1:$((B+11))" user add root:rootpw >/dev/null || fail "user add root"
-$E --endpoints="https://127.0.0.1:$((B+11))" auth enable >/dev/null || fail "auth enable"
+R="$E --endpoints=https://127.0.0.1:${CLIENT[1]} --user root:rootpw"
+$E --endpoints="https://127.0.0.1:${CLIENT[1]}" user add root:rootpw >/dev/null || fail "user add root"
+$E --endpoints="https://127.0.0.1:${CLIENT[1]}" auth enable >/dev/null || fail "auth enable"
 $R role add app >/dev/null && $R role grant-permission app --prefix=true readwrite /app/ >/dev/null || fail "role"
 $R user add alice --new-user-password=x >/dev/null && $R user grant-role alice app >/dev/null || fail "user alice"
-AL="etcdctl --cacert $P/ca.pem --cert $P/alice.pem --key $P/alice-key.pem --endpoints=https://127.0.0.1:$((B+11))"
+AL="etcdctl --cacert $P/ca.pem --cert $P/alice.pem --key $P/alice-key.pem --endpoints=https://127.0.0.1:${CLIENT[1]}"
 $AL put /app/a 1 >/dev/null || fail "alice (by certificate) cannot write /app/"
 if $AL put /other 1 >/dev/null 2>&1; then fail "alice (by certificate) wrote outside /app/"; fi
 out=$($AL put /other 1 2>&1 || true)
@@ -93,13 +95,13 @@ echo "common-name auth: ok"
 # The project's apiserver reaches the TLS cluster with kube-apiserver's --etcd-* flags.
 API="$(dirname "$KV")/apiserver"
 if [ -x "$API" ]; then
-  "$API" --etcd-servers "https://127.0.0.1:$((B+11)),https://127.0.0.1:$((B+12))" \
+  "$API" --etcd-servers "https://127.0.0.1:${CLIENT[1]},https://127.0.0.1:${CLIENT[2]}" \
     --etcd-cafile "$P/ca.pem" --etcd-certfile "$P/client.pem" --etcd-keyfile "$P/client-key.pem" \
-    --insecure-port $((B+20)) --controllers= --scheduler=false > "$W/apiserver.log" 2>&1 &
+    --insecure-port $APIPORT --controllers= --scheduler=false > "$W/apiserver.log" 2>&1 &
   pids+=($!)
   ok=""
   for _ in $(seq 1 50); do
-    if curl -sf "http://127.0.0.1:$((B+20))/readyz" >/dev/null 2>&1; then ok=1; break; fi
+    if curl -sf "http://127.0.0.1:$APIPORT/readyz" >/dev/null 2>&1; then ok=1; break; fi
     sleep 0.3
   done
   [ -n "$ok" ] || fail "apiserver not ready over etcd TLS: $(tail -3 "$W/apiserver.log")"
