@@ -78,11 +78,16 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     tracing::info!(%local, etcd = %cfg.etcd_servers, "serving insecurely");
     let bootstrap = store.clone();
+    let system_namespaces = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done = system_namespaces.clone();
     tokio::spawn(async move {
         // Retry until etcd answers; re-check every minute like kube-apiserver.
         loop {
             match registry::namespace_lifecycle::ensure_system_namespaces(&bootstrap).await {
-                Ok(()) => tokio::time::sleep(std::time::Duration::from_secs(60)).await,
+                Ok(()) => {
+                    done.store(true, std::sync::atomic::Ordering::Release);
+                    tokio::time::sleep(std::time::Duration::from_secs(60)).await
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot create system namespaces yet");
                     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
@@ -97,6 +102,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         advertise: local.to_string(),
         bookmark_interval: cfg.bookmark_interval,
         require_sa_token: names.contains(&"serviceaccount-token"),
+        system_namespaces,
     });
     let loopback = format!("http://{}", loopback_of(local));
     let cert = if cfg.secure_port != 0 {

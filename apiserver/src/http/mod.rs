@@ -44,6 +44,8 @@ pub struct AppState {
     /// ServiceAccount admission refuses pods until their SA has a token (the token
     /// controller runs).
     pub require_sa_token: bool,
+    /// Set once the system namespaces exist (readyz's post-start hook check).
+    pub system_namespaces: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Accept plain-HTTP connections forever.

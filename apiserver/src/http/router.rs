@@ -89,6 +89,11 @@ async fn non_resource(
         "/healthz" | "/livez" | "/healthz/ping" | "/livez/ping" => {
             Ok(text(200, "ok".into(), "text/plain; charset=utf-8"))
         }
+        "/readyz" if !state.system_namespaces.load(std::sync::atomic::Ordering::Acquire) => Ok(text(
+            500,
+            "[-]poststarthook/start-system-namespaces-controller failed: not finished\nreadyz check failed\n".into(),
+            "text/plain; charset=utf-8",
+        )),
         "/readyz" | "/healthz/etcd" | "/readyz/etcd" | "/livez/etcd" => {
             match state.store.etcd().get("/registry/health").await {
                 Ok(_) => Ok(text(200, "ok".into(), "text/plain; charset=utf-8")),
