@@ -7,7 +7,9 @@
 //! - [`binary`]: where the kv, etcd, etcdctl and python binaries are found (`KV_BIN`, ...).
 //! - [`ports`]: free, never-reused loopback ports.
 //! - [`server`]: [`Server`] (start, wait ready, stop, SIGKILL, SIGSTOP/SIGCONT, restart on
-//!   the same data dir, kill on drop) and [`Cluster`] (several members).
+//!   the same data dir, kill on drop).
+//! - [`cluster`]: [`Cluster`] (several members; leader, revisions, HashKV agreement, joining
+//!   members).
 //! - [`signal`]: safe signal delivery; [`run`]: bounded client processes with captured output.
 //! - [`etcdctl`]: etcdctl runner; [`normalize`]: what may rightly differ between servers;
 //!   [`interop`]: table-driven etcdctl comparison of a subject against the reference.
@@ -17,10 +19,14 @@
 //! - [`history`]: the crash-test model (acknowledged writes vs stored data vs watch replay).
 //!
 //! Tests live in `tests/`: `etcdctl_interop.rs`, `watch_grpc.rs`, `python_client.rs`,
-//! `crash.rs`, `http_endpoints.rs`, `cluster.rs`.
+//! `crash.rs`, `http_endpoints.rs`; clusters: `cluster.rs` (smoke), `failover.rs` (leader
+//! SIGKILL, restart all, 5 members), `partition.rs` (a cut-off member; uses the `jepsen`
+//! crate's network namespaces), `membership.rs` (etcdctl member add/remove/promote),
+//! `any_member.rs` (etcdctl and python etcd3 through every member).
 
 pub mod binary;
 pub mod client;
+pub mod cluster;
 pub mod etcdctl;
 pub mod history;
 pub mod http;
@@ -32,7 +38,8 @@ pub mod server;
 pub mod signal;
 
 pub use binary::Kind;
-pub use server::{Cluster, Server, ServerOpts};
+pub use cluster::Cluster;
+pub use server::{Server, ServerOpts};
 
 /// Runs a test body with an overall deadline, so a hung server fails the test instead of
 /// hanging the suite.

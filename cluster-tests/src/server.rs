@@ -48,7 +48,8 @@ pub struct Server {
     client_port: u16,
     peer_port: u16,
     initial_cluster: String,
-    token: String,
+    initial_cluster_state: &'static str,
+    pub(crate) token: String,
     dir: TempDir,
     child: Option<Child>,
     starts: u32,
@@ -74,7 +75,13 @@ impl Server {
         Err(last_err.unwrap_or_else(|| anyhow::anyhow!("start failed")))
     }
 
-    fn new(kind: Kind, opts: ServerOpts, client_port: u16, peer_port: u16, initial_cluster: String) -> Result<Server> {
+    pub(crate) fn new(
+        kind: Kind,
+        opts: ServerOpts,
+        client_port: u16,
+        peer_port: u16,
+        initial_cluster: String,
+    ) -> Result<Server> {
         let bin = kind.binary()?;
         let dir = tempfile::Builder::new()
             .prefix(&format!("ctest-{}-{}-", kind.label(), opts.name))
@@ -88,6 +95,7 @@ impl Server {
             client_port,
             peer_port,
             initial_cluster,
+            initial_cluster_state: "new",
             token,
             dir,
             child: None,
@@ -123,6 +131,12 @@ impl Server {
     pub fn scratch_dir(&self) -> &Path {
         self.dir.path()
     }
+    /// Joins an existing cluster on the next start: `--initial-cluster` as `member add`
+    /// printed it and `--initial-cluster-state existing`.
+    pub fn join_with(&mut self, initial_cluster: &str) {
+        self.initial_cluster = initial_cluster.to_string();
+        self.initial_cluster_state = "existing";
+    }
     /// The pid, if running.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
@@ -152,7 +166,7 @@ impl Server {
             "--initial-cluster-token".into(),
             self.token.clone(),
             "--initial-cluster-state".into(),
-            "new".into(),
+            self.initial_cluster_state.into(),
         ];
         if self.is_etcd_binary() {
             // etcd 3.4 warns about the deprecated capnslog logger unless told otherwise.
@@ -268,6 +282,23 @@ impl Server {
         }
     }
 
+    /// Waits for the process to exit by itself (e.g. a member removed from its cluster);
+    /// fails, leaving it running, if it is still up after `timeout`.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let child = self.child.as_mut().context("not running")?;
+            if let Some(status) = child.try_wait().context("try_wait")? {
+                self.child = None;
+                return Ok(status);
+            }
+            if Instant::now() >= deadline {
+                bail!("{} still running after {timeout:?}", self.describe());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Crash: SIGKILL and reap.
     pub fn kill(&mut self) -> Result<()> {
         let Some(mut child) = self.child.take() else {
@@ -334,52 +365,4 @@ async fn probe(endpoint: &str) -> Result<()> {
         .await
         .context("range probe timed out")??;
     Ok(())
-}
-
-/// Several members started together with one `--initial-cluster`.
-pub struct Cluster {
-    /// Members in `--initial-cluster` order (names `n1`, `n2`, ...).
-    pub members: Vec<Server>,
-}
-
-impl Cluster {
-    /// Starts `size` members of `kind` and waits until each serves a linearizable Range.
-    pub async fn start(kind: Kind, size: usize, opts: ServerOpts) -> Result<Cluster> {
-        let mut ports = Vec::new();
-        for _ in 0..size {
-            ports.push((free_port()?, free_port()?));
-        }
-        let initial_cluster = ports
-            .iter()
-            .enumerate()
-            .map(|(i, (_, peer))| format!("n{}=http://127.0.0.1:{peer}", i + 1))
-            .collect::<Vec<_>>()
-            .join(",");
-        let mut members = Vec::new();
-        for (i, (client_port, peer_port)) in ports.into_iter().enumerate() {
-            let mut o = opts.clone();
-            o.name = format!("n{}", i + 1);
-            let mut s = Server::new(kind, o, client_port, peer_port, initial_cluster.clone())?;
-            s.token = format!("ctest-cluster-{}", ports_token(&initial_cluster));
-            members.push(s);
-        }
-        for m in &mut members {
-            m.spawn()?;
-        }
-        for m in &mut members {
-            m.wait_ready().await?;
-        }
-        Ok(Cluster { members })
-    }
-
-    /// All client endpoints, comma-separated (etcdctl `--endpoints`).
-    pub fn endpoints(&self) -> String {
-        self.members.iter().map(Server::endpoint).collect::<Vec<_>>().join(",")
-    }
-}
-
-fn ports_token(initial_cluster: &str) -> u64 {
-    initial_cluster.bytes().fold(1469598103934665603u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(1099511628211)
-    })
 }

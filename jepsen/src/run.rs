@@ -172,6 +172,7 @@ pub async fn run(cfg: Config) -> Result<Outcome> {
                 dir: cfg.store.clone(),
                 keep_data: cfg.keep_data,
                 loopback: cfg.loopback,
+                extra_args: Vec::new(),
             })
             .await?
         }

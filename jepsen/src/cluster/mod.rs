@@ -72,6 +72,8 @@ pub struct Spawn {
     pub keep_data: bool,
     /// Run members on 127.0.0.1 instead of in namespaces (no root needed; no partitions).
     pub loopback: bool,
+    /// Flags appended to every member's command line (e.g. `--snapshot-count 100`).
+    pub extra_args: Vec<String>,
 }
 
 /// Replaces the value after `flag` in an argument list (appends the pair if absent).
@@ -153,6 +155,7 @@ impl Cluster {
             ]
             .iter()
             .map(|s| s.to_string())
+            .chain(spec.extra_args.iter().cloned())
             .collect();
             let log = spec.dir.join(format!("m{i}.log"));
             let ns = net.as_ref().map(|n| n.member_ns(i));

@@ -59,7 +59,8 @@ impl Net {
                 continue;
             };
             let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-            let tail = &rest[digits.len()..];
+            // `jp<pid>[n<k>]h` or `jp<pid>[n<k>]m<i>` (k: the process's k-th Net).
+            let tail = rest[digits.len()..].trim_start_matches(|c: char| c == 'n' || c.is_ascii_digit());
             let ours = !digits.is_empty() && (tail == "h" || tail.starts_with('m'));
             if ours && !std::path::Path::new(&format!("/proc/{digits}")).exists() {
                 // Members left running by a harness that was SIGKILLed live in this namespace.
@@ -79,7 +80,13 @@ impl Net {
     /// Creates the hub with its bridge and one namespace per member.
     pub fn create(members: usize) -> Result<Net> {
         Self::clean_stale();
-        let prefix = format!("jp{}", std::process::id());
+        // Several Nets may live in one process (tests run in parallel threads).
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let prefix = match k {
+            0 => format!("jp{}", std::process::id()),
+            k => format!("jp{}n{k}", std::process::id()),
+        };
         let mut net = Net {
             prefix,
             members,
