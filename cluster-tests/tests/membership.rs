@@ -1,7 +1,8 @@
 //! Membership through Debian's etcdctl, on kv and (the yardstick) on etcd 3.4.23: `member
 //! add` a 4th member, start it with `--initial-cluster-state existing`, it catches up;
 //! `member remove` it and it stops; `member add --learner`, the learner catches up, `member
-//! promote` makes it a voter that serves linearizable reads.
+//! promote` makes it a voter that serves linearizable reads; with a voter down, `member add`
+//! is refused ("unhealthy cluster", etcd's `--strict-reconfig-check`).
 
 use std::time::{Duration, Instant};
 
@@ -185,6 +186,20 @@ async fn membership(kind: Kind) -> Result<()> {
     }
     c.members.push(n5);
     c.wait_converged(Duration::from_secs(20)).await?;
+
+    // With a voter down, adding another voter could cost the quorum: refused.
+    c.members[1].kill()?;
+    let e0 = Etcdctl::new(&c.members[0].endpoint(), &scratch)?;
+    let n6 = c.new_member("n6")?;
+    let refused = ctl(&e0, &["member", "add", "n6", &format!("--peer-urls={}", n6.peer_url())]).await;
+    let msg = format!(
+        "{:#}",
+        refused.err().context("member add with a voter down was accepted")?
+    );
+    ensure!(
+        msg.contains("etcdserver: unhealthy cluster"),
+        "member add with a voter down: {msg}"
+    );
     Ok(())
 }
 

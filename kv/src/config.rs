@@ -138,6 +138,16 @@ pub struct Flags {
     /// Disables fsync, unsafe, will cause data loss.
     #[arg(long = "unsafe-no-fsync", env = "ETCD_UNSAFE_NO_FSYNC", default_value_t = false)]
     pub unsafe_no_fsync: bool,
+    /// Reject reconfiguration requests that would cause quorum loss.
+    #[arg(
+        long = "strict-reconfig-check",
+        env = "ETCD_STRICT_RECONFIG_CHECK",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub strict_reconfig_check: bool,
     /// Enable the raft Pre-Vote algorithm.
     #[arg(long = "pre-vote", env = "ETCD_PRE_VOTE", default_value_t = true, action = clap::ArgAction::Set)]
     pub pre_vote: bool,
@@ -264,6 +274,7 @@ pub struct Config {
     pub max_wals: usize,
     pub progress_notify_interval: Duration,
     pub unsafe_no_fsync: bool,
+    pub strict_reconfig_check: bool,
     pub pre_vote: bool,
     pub log_level: String,
 }
@@ -531,6 +542,7 @@ impl Flags {
             max_wals: self.max_wals,
             progress_notify_interval: parse_duration(&self.watch_progress_notify_interval)?,
             unsafe_no_fsync: self.unsafe_no_fsync,
+            strict_reconfig_check: self.strict_reconfig_check,
             pre_vote: self.pre_vote,
             log_level: self.log_level,
         })

@@ -53,6 +53,10 @@ pub enum Error {
     LearnerNotReady,
     #[error("too many learner members in cluster")]
     TooManyLearners,
+    #[error("re-configuration failed due to not enough started members")]
+    NotEnoughStartedMembers,
+    #[error("unhealthy cluster")]
+    Unhealthy,
     #[error("rpc not supported for learner")]
     NotSupportedForLearner,
     #[error("the member has been permanently removed from the cluster")]

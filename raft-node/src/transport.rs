@@ -63,6 +63,9 @@ pub struct Transport {
     logged: Arc<Mutex<HashSet<(u64, String)>>>,
     /// Client TLS for `https://` peer URLs.
     tls: Option<Arc<rustls::ClientConfig>>,
+    /// Since when the stream to each peer has been up (absent: not connected), as etcd's
+    /// `ActiveSince`; membership changes check it.
+    active: RwLock<HashMap<u64, std::time::Instant>>,
 }
 
 impl Transport {
@@ -82,6 +85,7 @@ impl Transport {
             snapshots: OnceLock::new(),
             logged: Arc::new(Mutex::new(HashSet::new())),
             tls,
+            active: RwLock::new(HashMap::new()),
         })
     }
 
@@ -107,6 +111,13 @@ impl Transport {
     pub fn remove_peer(&self, id: u64) {
         self.peers.write().remove(&id);
         self.urls.write().remove(&id);
+        self.active.write().remove(&id);
+    }
+
+    /// Since when the stream to peer `id` has been connected; `None` while it is not (a dead
+    /// peer, one cut off — found within the HTTP/2 keep-alive timeout — or this member).
+    pub fn active_since(&self, id: u64) -> Option<std::time::Instant> {
+        self.active.read().get(&id).copied()
     }
 
     /// Streams a snapshot to its follower; reports the outcome to raft.
@@ -202,12 +213,25 @@ impl Transport {
             backoff = Duration::from_millis(50);
             let (btx, brx) = mpsc::channel::<RaftBatch>(16);
             let mut client = PeerClient::new(channel);
-            let call = tokio::spawn(async move { client.raft(ReceiverStream::new(brx)).await });
-            // Pump the queue into the stream until either side fails.
-            let ended = loop {
-                let Some(first) = rx.recv().await else {
+            let mut call = tokio::spawn(async move { client.raft(ReceiverStream::new(brx)).await });
+            self.active.write().insert(id, std::time::Instant::now());
+            // Pump the queue into the stream until either side fails; an idle stream that
+            // breaks (the peer died, or keep-alive found it unreachable) ends the call.
+            let mut finished = None;
+            loop {
+                let first = tokio::select! {
+                    m = rx.recv() => m,
+                    r = &mut call => {
+                        finished = Some(r);
+                        break;
+                    }
+                };
+                let Some(first) = first else {
                     drop(btx);
-                    let _ = call.await;
+                    self.active.write().remove(&id);
+                    if finished.is_none() {
+                        let _ = call.await;
+                    }
                     return;
                 };
                 let mut msgs = vec![first];
@@ -224,18 +248,23 @@ impl Transport {
                     messages: msgs.iter().filter_map(|m| m.write_to_bytes().ok()).collect(),
                 };
                 if btx.send(batch).await.is_err() {
-                    break "stream closed";
+                    break;
                 }
-            };
+            }
             drop(btx);
-            match call.await {
+            self.active.write().remove(&id);
+            let result = match finished {
+                Some(r) => r,
+                None => call.await,
+            };
+            match result {
                 Ok(Err(status)) if status.code() == tonic::Code::FailedPrecondition => {
                     self.log_once(id, &format!("peer at {url} refused this member: {}", status.message()));
                 }
                 Ok(Err(status)) => {
                     self.log_once(id, &format!("lost stream to peer at {url}: {}", status.message()));
                 }
-                _ => tracing::debug!(peer = id, ended, "peer stream ended"),
+                _ => tracing::debug!(peer = id, "peer stream ended"),
             }
             self.report_unreachable(id);
             tokio::time::sleep(backoff).await;

@@ -40,6 +40,8 @@ pub struct Member {
     pub alarms: Arc<Alarms>,
     pub auth: Arc<crate::auth::AuthStore>,
     pub raft: RaftHandle,
+    /// Peer streams (whether each peer is connected, for membership checks).
+    pub transport: Arc<raft_node::transport::Transport>,
     pub metrics: Arc<Metrics>,
     wait: Arc<Wait>,
     idgen: IdGen,

@@ -269,6 +269,7 @@ pub async fn start(cfg: Config, metrics: Arc<Metrics>) -> anyhow::Result<Arc<Mem
         alarms,
         auth,
         raft,
+        transport,
         metrics,
         wait,
         idgen: IdGen::new(id),

@@ -24,6 +24,27 @@ pub struct ClusterService {
 /// etcd's `--max-learners` default.
 const MAX_LEARNERS: usize = 1;
 
+/// How long every voting peer must have been connected before a new voter may join
+/// (etcd's `HealthInterval`).
+const HEALTH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether enough voters have started (published their name) to keep a quorum once
+/// `extra` more voters count (etcd's `IsReadyToAddVotingMember` with `extra` 1, and
+/// `IsReadyToRemoveVotingMember` with `without` the removed one).
+fn enough_started(members: &[MemberInfo], extra: usize, started_extra: usize, without: Option<u64>) -> bool {
+    let voters: Vec<&MemberInfo> = members
+        .iter()
+        .filter(|m| !m.is_learner && Some(m.id) != without)
+        .collect();
+    let n = voters.len() + extra;
+    let started = voters.iter().filter(|m| !m.name.is_empty()).count() + started_extra;
+    // Adding a second member to a one-member cluster (restoring data) is allowed.
+    if extra == 1 && started_extra == 0 && started == 1 && n == 2 {
+        return true;
+    }
+    started > n / 2
+}
+
 fn pb(m: &MemberInfo) -> PbMember {
     PbMember {
         id: m.id,
@@ -56,6 +77,58 @@ fn check_urls(urls: &[String]) -> KvResult<()> {
 }
 
 impl ClusterService {
+    /// Voting peers connected for at least [`HEALTH_INTERVAL`] (this member counts).
+    fn connected_voters(&self, members: &[MemberInfo]) -> usize {
+        let since = std::time::Instant::now().checked_sub(HEALTH_INTERVAL);
+        members
+            .iter()
+            .filter(|m| !m.is_learner)
+            .filter(|m| {
+                m.id == self.member.id
+                    || matches!((self.member.transport.active_since(m.id), since), (Some(t), Some(s)) if t <= s)
+            })
+            .count()
+    }
+
+    /// etcd's `--strict-reconfig-check` for adding a voter: a quorum of the grown cluster
+    /// has started, and every voter has been connected for a while.
+    fn may_add_voter(&self) -> KvResult<()> {
+        if !self.member.cfg.strict_reconfig_check {
+            return Ok(());
+        }
+        let ms = self.member.members.read().clone();
+        if !enough_started(&ms, 1, 0, None) {
+            return Err(Error::NotEnoughStartedMembers);
+        }
+        if self.connected_voters(&ms) != ms.iter().filter(|m| !m.is_learner).count() {
+            return Err(Error::Unhealthy);
+        }
+        Ok(())
+    }
+
+    /// etcd's check before removing a voter: what remains keeps a started quorum, and a
+    /// quorum stays connected (removing a member that is down is always allowed).
+    fn may_remove(&self, id: u64) -> KvResult<()> {
+        if !self.member.cfg.strict_reconfig_check {
+            return Ok(());
+        }
+        let ms = self.member.members.read().clone();
+        if ms.iter().any(|m| m.id == id && m.is_learner) {
+            return Ok(());
+        }
+        if !enough_started(&ms, 0, 0, Some(id)) {
+            return Err(Error::NotEnoughStartedMembers);
+        }
+        if id != self.member.id && self.member.transport.active_since(id).is_none() {
+            return Ok(());
+        }
+        let voters = ms.iter().filter(|m| !m.is_learner).count();
+        if self.connected_voters(&ms) - 1 < 1 + (voters - 1) / 2 {
+            return Err(Error::Unhealthy);
+        }
+        Ok(())
+    }
+
     fn members(&self) -> Vec<PbMember> {
         self.member.members.read().iter().map(pb).collect()
     }
@@ -75,6 +148,9 @@ impl ClusterService {
             if r.is_learner && ms.iter().filter(|m| m.is_learner).count() >= MAX_LEARNERS {
                 return Err(Error::TooManyLearners);
             }
+        }
+        if !r.is_learner {
+            self.may_add_voter()?;
         }
         let info = MemberInfo {
             id: new_member_id(&r.peer_ur_ls, &self.member.cfg.cluster_token),
@@ -108,6 +184,7 @@ impl ClusterService {
         if !self.member.members.read().iter().any(|m| m.id == r.id) {
             return Err(Error::MemberNotFound);
         }
+        self.may_remove(r.id)?;
         let mut cc = ConfChange {
             node_id: r.id,
             ..Default::default()
@@ -155,6 +232,9 @@ impl ClusterService {
             None => return Err(Error::MemberNotFound),
             Some(m) if !m.is_learner => return Err(Error::MemberNotLearner),
             Some(_) => {}
+        }
+        if self.member.cfg.strict_reconfig_check && !enough_started(&self.member.members.read(), 1, 1, None) {
+            return Err(Error::NotEnoughStartedMembers);
         }
         // etcd: a learner is ready once its log matches at least 90% of the leader's.
         let leader_match = st.matched.iter().find(|(id, _)| *id == self.member.id).map(|(_, m)| *m);
@@ -214,5 +294,65 @@ impl Cluster for ClusterService {
             return ClusterClient::new(ch).member_promote(r.into_inner()).await;
         }
         self.promote(r.into_inner()).await.map(Response::new).map_err(status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(id: u64, started: bool, learner: bool) -> MemberInfo {
+        MemberInfo {
+            id,
+            name: if started { format!("n{id}") } else { String::new() },
+            peer_urls: vec![format!("http://127.0.0.1:{id}")],
+            client_urls: Vec::new(),
+            is_learner: learner,
+        }
+    }
+
+    #[test]
+    fn adding_a_voter_needs_a_started_quorum_of_the_grown_cluster() {
+        // 3 started + 1 new: 3 of 4 > 2.
+        assert!(enough_started(
+            &[m(1, true, false), m(2, true, false), m(3, true, false)],
+            1,
+            0,
+            None
+        ));
+        // 2 of 3 started + 1 new: 2 of 4 is not a quorum.
+        assert!(!enough_started(
+            &[m(1, true, false), m(2, true, false), m(3, false, false)],
+            1,
+            0,
+            None
+        ));
+        // Growing a one-member cluster to two is allowed (restoring data).
+        assert!(enough_started(&[m(1, true, false)], 1, 0, None));
+        // Two members, one never started: adding a third leaves 1 of 3.
+        assert!(!enough_started(&[m(1, true, false), m(2, false, false)], 1, 0, None));
+        // Learners do not count.
+        assert!(!enough_started(
+            &[m(1, true, false), m(2, false, false), m(3, true, true)],
+            1,
+            0,
+            None
+        ));
+    }
+
+    #[test]
+    fn removing_and_promoting_keep_a_started_quorum() {
+        let ms = [m(1, true, false), m(2, true, false), m(3, false, false)];
+        // Removing the unstarted one leaves 2 of 2; removing a started one leaves 1 of 2.
+        assert!(enough_started(&ms, 0, 0, Some(3)));
+        assert!(!enough_started(&ms, 0, 0, Some(1)));
+        // Promoting a learner counts it as started: 3 of 4.
+        assert!(enough_started(&ms, 1, 1, None));
+        assert!(!enough_started(
+            &[m(1, true, false), m(2, false, false), m(3, false, false)],
+            1,
+            1,
+            None
+        ));
     }
 }

@@ -54,6 +54,11 @@ pub fn status(e: Error) -> Status {
             Code::FailedPrecondition,
             "etcdserver: can only promote a learner member which is in sync with leader".into(),
         ),
+        Error::NotEnoughStartedMembers => (
+            Code::FailedPrecondition,
+            "etcdserver: re-configuration failed due to not enough started members".into(),
+        ),
+        Error::Unhealthy => (Code::Unavailable, "etcdserver: unhealthy cluster".into()),
         Error::TooManyLearners => (
             Code::FailedPrecondition,
             "etcdserver: too many learner members in cluster".into(),
