@@ -1,7 +1,8 @@
 //! A member cut off from the others (members in private network namespaces; blackhole
 //! routes both ways), on kv and (the yardstick) etcd 3.4.23: the majority keeps writing;
 //! the cut-off member refuses linearizable reads and writes (it still serves serializable,
-//! stale reads); after healing it catches up — by snapshot, since the majority wrote more
+//! stale reads), answers `hasleader` requests with "etcdserver: no leader" and /health with
+//! false; after healing it catches up — by snapshot, since the majority wrote more
 //! than `--snapshot-count` + the 5000 catch-up entries meanwhile — and HashKV agrees.
 //! Needs root (namespaces) and etcd; skipped with a message otherwise.
 
