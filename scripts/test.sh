@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kv-target}"
 export CARGO_TERM_COLOR=never
+# A fresh clone each run: incremental caches would only pile up (gigabytes per clone path).
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo build --workspace --bins
