@@ -119,4 +119,56 @@ impl Client {
     pub async fn delete(&self, path: &str, opts: Option<&Value>) -> Result<Value> {
         self.request(http::Method::DELETE, path, opts, "application/json").await
     }
+
+    /// Watches the list at `path` from `resource_version` (with BOOKMARKs), calling
+    /// `on_event` with each event (`{"type", "object"}`) until the server ends the watch
+    /// (`timeoutSeconds`) or it fails. A watch that cannot start is an error with its code.
+    pub async fn watch(
+        &self,
+        path: &str,
+        resource_version: &str,
+        timeout_seconds: u64,
+        mut on_event: impl FnMut(Value),
+    ) -> Result<()> {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let uri = format!(
+            "{}{path}{sep}watch=true&allowWatchBookmarks=true&resourceVersion={resource_version}&timeoutSeconds={timeout_seconds}",
+            self.base
+        );
+        let req = http::Request::builder()
+            .method(http::Method::GET)
+            .uri(uri)
+            .header(http::header::ACCEPT, "application/json")
+            .header(http::header::USER_AGENT, &self.user_agent)
+            .body(Full::new(Bytes::new()))
+            .map_err(ClientError::transport)?;
+        let resp = tokio::time::timeout(std::time::Duration::from_secs(30), self.http.request(req))
+            .await
+            .map_err(ClientError::transport)?
+            .map_err(ClientError::transport)?;
+        let code = resp.status().as_u16();
+        let mut body = resp.into_body();
+        if !(200..300).contains(&code) {
+            let bytes = body.collect().await.map_err(ClientError::transport)?.to_bytes();
+            let message = serde_json::from_slice::<Value>(&bytes)
+                .ok()
+                .and_then(|v| v.get("message").and_then(Value::as_str).map(String::from))
+                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
+            return Err(ClientError { code, message });
+        }
+        // Events are JSON documents, one per line.
+        let mut buf: Vec<u8> = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(ClientError::transport)?;
+            let Ok(data) = frame.into_data() else { continue };
+            buf.extend_from_slice(&data);
+            while let Some(nl) = buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = buf.drain(..=nl).collect();
+                if let Ok(ev) = serde_json::from_slice::<Value>(&line) {
+                    on_event(ev);
+                }
+            }
+        }
+        Ok(())
+    }
 }

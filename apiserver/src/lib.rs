@@ -110,6 +110,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     } else {
         None
     };
+    // One watch per list, shared by the controllers and the scheduler.
+    let triggers = controllers::trigger::Triggers::new(client::Client::new(&loopback, "apiserver/informers"));
     if !names.is_empty() {
         tracing::info!(controllers = ?names, "starting controllers");
         let ca_pem = match &cert {
@@ -118,13 +120,17 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         };
         controllers::spawn(
             client::Client::new(&loopback, "apiserver/controller-manager"),
+            &triggers,
             &names,
             std::time::Duration::from_millis(500),
             ca_pem,
         );
     }
     if cfg.scheduler {
-        tokio::spawn(scheduler::run(client::Client::new(&loopback, "apiserver/scheduler")));
+        tokio::spawn(scheduler::run(
+            client::Client::new(&loopback, "apiserver/scheduler"),
+            triggers.clone(),
+        ));
     }
     if let Some((crt, key)) = cert {
         let advertise = cfg

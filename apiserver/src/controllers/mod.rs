@@ -1,6 +1,7 @@
 //! The core controllers (kube-controller-manager's): each is a pure `reconcile` over listed
 //! objects returning `Action`s, run by a level-triggered loop that lists through the HTTP API
-//! (`client::Client`) and applies the actions. Nothing here touches the store directly.
+//! (`client::Client`) and applies the actions, woken by watches on the lists it reads
+//! (`trigger`). Nothing here touches the store directly.
 //!
 //! Controllers: `replicaset`, `deployment`, `garbagecollector` (background), `endpoint`
 //! (Endpoints + EndpointSlices), `serviceaccount-token`, `nodelifecycle`. The default ServiceAccount per
@@ -12,6 +13,7 @@ pub mod gc;
 pub mod nodelifecycle;
 pub mod replicaset;
 pub mod serviceaccount;
+pub mod trigger;
 pub mod util;
 
 use std::collections::HashSet;
@@ -188,16 +190,69 @@ async fn token_pass(c: &Client, ca_pem: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Run the named controllers forever (each its own task, one pass per `period`). `ca_pem`
-/// goes into ServiceAccount token Secrets as ca.crt.
-pub fn spawn(client: Client, names: &[&str], period: Duration, ca_pem: Vec<u8>) {
+/// The lists each controller reads: a change to any of them wakes it.
+pub fn inputs(name: &str) -> &'static [&'static str] {
+    match name {
+        "replicaset" => &["/apis/apps/v1/replicasets", "/api/v1/pods"],
+        "deployment" => &["/apis/apps/v1/deployments", "/apis/apps/v1/replicasets"],
+        "garbagecollector" => &[
+            "/api/v1/pods",
+            "/apis/apps/v1/replicasets",
+            "/apis/discovery.k8s.io/v1beta1/endpointslices",
+            "/apis/apps/v1/deployments",
+            "/apis/apps/v1/daemonsets",
+            "/apis/apps/v1/statefulsets",
+            "/api/v1/services",
+            "/api/v1/nodes",
+        ],
+        "endpoint" => &[
+            "/api/v1/services",
+            "/api/v1/pods",
+            "/api/v1/endpoints",
+            "/apis/discovery.k8s.io/v1beta1/endpointslices",
+        ],
+        "serviceaccount-token" => &["/api/v1/serviceaccounts", "/api/v1/secrets"],
+        "nodelifecycle" => &[
+            "/api/v1/nodes",
+            "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
+            "/api/v1/pods",
+        ],
+        _ => &[],
+    }
+}
+
+/// How long a controller sleeps without a change before it looks again: node lifecycle
+/// acts on time passing (stale leases), the others only on changes.
+fn resync(name: &str, period: Duration) -> Duration {
+    match name {
+        "nodelifecycle" => period.max(Duration::from_secs(1)),
+        _ => period.max(Duration::from_secs(10)),
+    }
+}
+
+/// The shortest gap between two passes of one controller, so a burst of changes (or a
+/// controller reacting to its own writes) costs a few passes, not one per event.
+const MIN_GAP: Duration = Duration::from_millis(100);
+
+/// Run the named controllers forever, each its own task: a pass when a list it reads
+/// changes (see [`trigger`]) or after its resync period, at most one per [`MIN_GAP`] (or
+/// twice the last pass's duration). `ca_pem` goes into ServiceAccount token Secrets as ca.crt.
+pub fn spawn(
+    client: Client,
+    triggers: &std::sync::Arc<trigger::Triggers>,
+    names: &[&str],
+    period: Duration,
+    ca_pem: Vec<u8>,
+) {
     let ca_pem = std::sync::Arc::new(ca_pem);
     for name in names {
         let c = client.clone();
         let name = (*name).to_string();
         let ca_pem = ca_pem.clone();
+        let changed = triggers.subscribe(inputs(&name));
         tokio::spawn(async move {
             loop {
+                let started = tokio::time::Instant::now();
                 let r = match name.as_str() {
                     "replicaset" => replicaset_pass(&c).await,
                     "deployment" => deployment_pass(&c).await,
@@ -210,7 +265,8 @@ pub fn spawn(client: Client, names: &[&str], period: Duration, ca_pem: Vec<u8>) 
                 if let Err(e) = r {
                     tracing::debug!(controller = %name, error = %e, "pass failed");
                 }
-                tokio::time::sleep(period).await;
+                tokio::time::sleep(MIN_GAP.max(started.elapsed() * 2)).await;
+                let _ = tokio::time::timeout(resync(&name, period), changed.notified()).await;
             }
         });
     }

@@ -31,6 +31,10 @@ impl Backoff {
             .map_or(Duration::from_secs(1), |(_, d)| (*d * 2).min(Duration::from_secs(10)));
         self.next.insert(key.to_string(), (now + d, d));
     }
+    /// When the earliest backoff ends, if any pod waits.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.next.values().map(|(t, _)| *t).min()
+    }
     pub fn forget(&mut self, key: &str) {
         self.next.remove(key);
     }
@@ -48,23 +52,23 @@ pub fn is_pending_for_us(pod: &Value, scheduler_name: &str) -> bool {
         && !matches!(s(pod, "/status/phase"), "Succeeded" | "Failed")
 }
 
-/// Run forever against `client`.
-pub async fn run(client: Client) {
+/// Run forever against `client`: a pass whenever pods or nodes change (see
+/// [`crate::controllers::trigger`]), when a pod's backoff ends, or every 10 s; passes are at
+/// least 50 ms apart so a burst of new pods is bound in batches.
+pub async fn run(client: Client, triggers: std::sync::Arc<crate::controllers::trigger::Triggers>) {
+    let changed = triggers.subscribe(&["/api/v1/pods", "/api/v1/nodes"]);
     let mut backoff = Backoff::default();
     loop {
-        let busy = match schedule_once(&client, &mut backoff).await {
-            Ok(n) => n > 0,
-            Err(e) => {
-                tracing::debug!(error = %e, "scheduler pass failed");
-                false
-            }
-        };
-        tokio::time::sleep(if busy {
-            Duration::from_millis(100)
-        } else {
-            Duration::from_millis(500)
-        })
-        .await;
+        if let Err(e) = schedule_once(&client, &mut backoff).await {
+            tracing::debug!(error = %e, "scheduler pass failed");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = Instant::now();
+        let wait = backoff
+            .next_due()
+            .map_or(Duration::from_secs(10), |t| t.saturating_duration_since(now))
+            .min(Duration::from_secs(10));
+        let _ = tokio::time::timeout(wait, changed.notified()).await;
     }
 }
 
@@ -163,8 +167,10 @@ mod tests {
             b.failed("p", t0);
         }
         assert!(b.ready("p", t0 + Duration::from_secs(10)));
+        assert!(b.next_due().is_some_and(|t| t > t0));
         b.forget("p");
         assert!(b.ready("p", t0));
+        assert_eq!(b.next_due(), None);
     }
 
     #[test]
