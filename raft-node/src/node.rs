@@ -148,7 +148,11 @@ impl RaftHandle {
             rx,
             reads_waiting: Vec::new(),
             reads_in_flight: HashMap::new(),
-            read_seq: 0,
+            // Seeded from the clock so a restarted member does not reuse a context the leader
+            // may still hold from its previous life.
+            read_seq: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64),
             last_snapshot: snap_index,
             conf_applied_to: commit,
             last_leader: 0,
@@ -348,11 +352,21 @@ impl Loop {
             // Reads wait for a leader; age_reads fails them after an election timeout.
             return;
         }
-        self.read_seq += 1;
+        self.read_seq = self.read_seq.wrapping_add(1);
         let ctx = self.read_seq;
         let waiters = std::mem::take(&mut self.reads_waiting);
         self.reads_in_flight.insert(ctx, (waiters, 0));
-        self.node.read_index(ctx.to_be_bytes().to_vec());
+        self.node.read_index(self.read_ctx(ctx));
+    }
+
+    /// A ReadIndex context unique in the cluster: this member's id, then the round. (The
+    /// leader ignores a round whose context it already holds, so two members counting
+    /// from the same number would stall each other's reads until the retry.)
+    fn read_ctx(&self, seq: u64) -> Vec<u8> {
+        let mut ctx = Vec::with_capacity(16);
+        ctx.extend_from_slice(&self.node.raft.id.to_be_bytes());
+        ctx.extend_from_slice(&seq.to_be_bytes());
+        ctx
     }
 
     /// Retries rounds raft silently dropped (a new leader that has not committed in its term)
@@ -383,7 +397,7 @@ impl Loop {
         }
         if self.node.raft.leader_id == raft::INVALID_ID && !self.reads_waiting.is_empty() {
             // No leader to ask: keep them a while, then give up as etcd does.
-            self.read_seq += 1;
+            self.read_seq = self.read_seq.wrapping_add(1);
             let ctx = self.read_seq;
             let ws = std::mem::take(&mut self.reads_waiting);
             self.reads_in_flight.insert(ctx, (ws, 0));
@@ -479,10 +493,17 @@ impl Loop {
     }
 
     fn answer_read(&mut self, ctx: &[u8], index: u64) {
-        let Ok(arr) = <[u8; 8]>::try_from(ctx) else {
+        let Ok(arr) = <[u8; 16]>::try_from(ctx) else {
             return;
         };
-        if let Some((ws, _)) = self.reads_in_flight.remove(&u64::from_be_bytes(arr)) {
+        let (id, seq) = arr.split_at(8);
+        if id != self.node.raft.id.to_be_bytes() {
+            return;
+        }
+        let Ok(seq) = <[u8; 8]>::try_from(seq) else {
+            return;
+        };
+        if let Some((ws, _)) = self.reads_in_flight.remove(&u64::from_be_bytes(seq)) {
             for w in ws {
                 let _ = w.send(Ok(index));
             }
