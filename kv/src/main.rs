@@ -5,6 +5,9 @@ use std::sync::Arc;
 use clap::Parser;
 use kv::config::{Flags, ETCD_VERSION};
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let flags = match Flags::try_parse() {
         Ok(f) => f,

@@ -497,7 +497,7 @@ impl Applier {
         if self.alarms.has(AlarmType::Nospace) {
             return Err(Error::NoSpace);
         }
-        if self.store.backend().size() + cost as i64 > self.quota {
+        if self.store.backend().approx_size() + cost as i64 > self.quota {
             let mut b = Batch::default();
             if self.alarms.activate(
                 AlarmMember {

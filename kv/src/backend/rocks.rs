@@ -2,6 +2,8 @@
 //! raw iterators, size figures, checkpoints and full compaction (defragment).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Instant;
 
 use rocksdb::{checkpoint::Checkpoint, ColumnFamilyDescriptor, DBRawIteratorWithThreadMode, Options, WriteOptions, DB};
 
@@ -15,7 +17,15 @@ fn err(e: rocksdb::Error) -> BackendError {
 pub struct Backend {
     db: DB,
     path: PathBuf,
+    /// [`Backend::size`] as last measured, plus bytes written since (see
+    /// [`Backend::approx_size`]), and when it was measured (µs since `opened`).
+    sized: AtomicI64,
+    sized_at_us: AtomicI64,
+    opened: Instant,
 }
+
+/// How stale [`Backend::approx_size`] may get before it measures again.
+const SIZE_REFRESH_US: i64 = 100_000;
 
 /// An atomic group of writes across column families.
 #[derive(Default)]
@@ -61,6 +71,9 @@ impl Backend {
         Ok(Backend {
             db,
             path: path.to_path_buf(),
+            sized: AtomicI64::new(0),
+            sized_at_us: AtomicI64::new(i64::MIN),
+            opened: Instant::now(),
         })
     }
 
@@ -82,6 +95,12 @@ impl Backend {
     /// loses nothing, and power loss is covered by the raft WAL replay above it.
     pub fn write(&self, batch: Batch) -> Result<()> {
         let mut wb = rocksdb::WriteBatch::default();
+        let bytes: usize = batch
+            .ops
+            .iter()
+            .map(|(_, k, v)| k.len() + v.as_ref().map_or(0, Vec::len))
+            .sum();
+        self.sized.fetch_add(bytes as i64, Ordering::Relaxed);
         for (cf, k, v) in batch.ops {
             let h = self.handle(cf)?;
             match v {
@@ -120,6 +139,22 @@ impl Backend {
         }
         // etcd never reports 0 (etcdctl divides by it); an empty bbolt file is 20 KiB.
         (total.max(20 * 1024)) as i64
+    }
+
+    /// [`Backend::size`] for the per-write quota check without its cost (a dozen property
+    /// reads): measured at most every 100 ms, plus the bytes written since.
+    pub fn approx_size(&self) -> i64 {
+        let now = self.opened.elapsed().as_micros() as i64;
+        let at = self.sized_at_us.load(Ordering::Relaxed);
+        if now.saturating_sub(at) >= SIZE_REFRESH_US
+            && self
+                .sized_at_us
+                .compare_exchange(at, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.sized.store(self.size(), Ordering::Relaxed);
+        }
+        self.sized.load(Ordering::Relaxed)
     }
 
     /// Live data size estimate: etcd's `dbSizeInUse`.
