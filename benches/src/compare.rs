@@ -1,6 +1,7 @@
 //! `kv-bench compare`: start etcd and kv with the same flags on fresh data dirs on the same
 //! disk, run each workload against etcd then kv (round after round, so noise hits both),
-//! and write `BENCHMARKS.md`, an SVG of the latency distributions and the raw JSON.
+//! kill leaders under load (clusters), and write one report per configuration
+//! (`benches/results/<name>.{md,json,svg}`) plus its section of `BENCHMARKS.md`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -12,13 +13,14 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use proto::etcdserverpb::{kv_client::KvClient, RangeRequest};
 use serde::Serialize;
 
-use crate::load::{connect_one, LoadOpts};
-use crate::plot::{self, Panel, Series};
-use crate::server::{Cluster, Kind};
-use crate::stats::{distribution, Latency, Recorder, Report};
+use crate::certs;
+use crate::failover::{self, Failover, FailoverOpts};
+use crate::load::{ClientTls, LoadOpts};
+use crate::report;
+use crate::server::{Cluster, Kind, StartOpts};
+use crate::stats::{Latency, Recorder, Report};
 use crate::workloads::{self, MixedOpts, RangeOpts, Shape, WatchOpts};
 
 /// What `compare` runs and where it writes.
@@ -27,14 +29,29 @@ pub struct CompareOpts {
     pub members: usize,
     pub etcd_bin: PathBuf,
     pub kv_bin: PathBuf,
+    /// How the kv binary was built (recorded when given).
+    pub kv_built_from: Option<String>,
     pub rounds: usize,
     /// Multiplies every workload's request count.
     pub scale: f64,
+    /// TLS on the client port (generated CA, server and client certificates) and the TLS
+    /// workload set: put/range over TLS and, for reference, the same over plain http.
+    pub tls: bool,
+    /// Leader kills per server (clusters only; 0 = none).
+    pub failovers: usize,
+    /// `--heartbeat-interval` and `--election-timeout` of every member, ms.
+    pub heartbeat_ms: u64,
+    pub election_ms: u64,
     /// Parent of the fresh data dirs (same disk for both servers).
     pub data_root: PathBuf,
+    /// The configuration's name: `benches/results/<name>.*` and its `BENCHMARKS.md` section.
+    pub name: String,
+    /// `BENCHMARKS.md`: only this configuration's section is replaced (or appended).
     pub out_md: PathBuf,
-    pub out_svg: PathBuf,
-    pub out_json: PathBuf,
+    /// Where `<name>.md`, `<name>.json` and `<name>.svg` go.
+    pub results_dir: PathBuf,
+    /// The workspace (for `git log -1`, recorded with the numbers).
+    pub source_dir: PathBuf,
     /// Only these workload ids (empty = all).
     pub only: Vec<String>,
     /// Keep data dirs and server logs.
@@ -42,6 +59,25 @@ pub struct CompareOpts {
     pub progress: bool,
     /// The command line, for the record.
     pub argv: String,
+}
+
+impl CompareOpts {
+    /// The default configuration name: `1-member`, `3-member`, `1-member-tls`, …
+    pub fn default_name(members: usize, tls: bool) -> String {
+        format!("{members}-member{}", if tls { "-tls" } else { "" })
+    }
+
+    pub fn out_report(&self) -> PathBuf {
+        self.results_dir.join(format!("{}.md", self.name))
+    }
+
+    pub fn out_json(&self) -> PathBuf {
+        self.results_dir.join(format!("{}.json", self.name))
+    }
+
+    pub fn out_svg(&self) -> PathBuf {
+        self.results_dir.join(format!("{}.svg", self.name))
+    }
 }
 
 /// The kinds of load a comparison row runs.
@@ -66,6 +102,8 @@ pub struct WorkloadDef {
     pub total: u64,
     pub rate: f64,
     pub shape: Shape,
+    /// Over TLS with a client certificate (TLS configurations only).
+    pub tls: bool,
 }
 
 impl WorkloadDef {
@@ -85,8 +123,16 @@ impl WorkloadDef {
             Spec::LeaseKeepAlive => "lease-keepalive".into(),
             Spec::Mixed => "mixed".into(),
         };
+        let (endpoint, tls) = if self.tls {
+            (
+                format!("https://{endpoint}"),
+                " --cacert ca.crt --cert client.crt --key client.key",
+            )
+        } else {
+            (endpoint.to_string(), "")
+        };
         let mut s = format!(
-            "kv-bench --endpoints {endpoint} --clients {} --conns {} --total {} --key-size {} --val-size {} --key-space {} --prefix {}",
+            "kv-bench --endpoints {endpoint}{tls} --clients {} --conns {} --total {} --key-size {} --val-size {} --key-space {} --prefix {}",
             self.clients,
             self.conns,
             self.total,
@@ -126,6 +172,7 @@ pub fn standard_workloads(scale: f64) -> Vec<WorkloadDef> {
         total,
         rate,
         shape: shape(id, key_space),
+        tls: false,
     };
     vec![
         def("put-1", "put, 1 client", Spec::Put, 1, 1, n(1_000), 0.0, 10_000),
@@ -229,12 +276,52 @@ pub fn standard_workloads(scale: f64) -> Vec<WorkloadDef> {
     ]
 }
 
-/// Runs one workload against `endpoints`.
-pub async fn run_workload(def: &WorkloadDef, endpoints: &[String], progress: bool) -> Result<(Report, Recorder)> {
+/// The TLS set: put and linearizable range at 64 clients, each over plain http and over
+/// TLS with a client certificate (to the same servers), request counts times `scale`.
+pub fn tls_workloads(scale: f64) -> Vec<WorkloadDef> {
+    let std = standard_workloads(scale);
+    let pick = |id: &str| std.iter().find(|d| d.id == id).cloned();
+    let mut out = Vec::new();
+    for (id, tls_id, title, tls_title) in [
+        (
+            "put-64",
+            "put-64-tls",
+            "put, 64 clients, plain http",
+            "put, 64 clients, TLS + client cert",
+        ),
+        (
+            "range-l-64",
+            "range-l-64-tls",
+            "range linearizable, 64 clients, plain http",
+            "range linearizable, 64 clients, TLS + client cert",
+        ),
+    ] {
+        if let Some(mut plain) = pick(id) {
+            plain.title = title;
+            let mut tls = plain.clone();
+            tls.id = tls_id;
+            tls.title = tls_title;
+            tls.shape.prefix = format!("bench/{tls_id}/");
+            tls.tls = true;
+            out.push(plain);
+            out.push(tls);
+        }
+    }
+    out
+}
+
+/// Runs one workload against `endpoints` (over TLS when `tls` is given).
+pub async fn run_workload(
+    def: &WorkloadDef,
+    endpoints: &[String],
+    tls: Option<ClientTls>,
+    progress: bool,
+) -> Result<(Report, Recorder)> {
     let mut opts = LoadOpts::new(endpoints.to_vec(), def.clients, def.conns, def.total);
     opts.rate = def.rate;
     opts.max_time = RUN_LIMIT;
     opts.progress = progress;
+    opts.tls = tls;
     let (mut report, rec) = match &def.spec {
         Spec::Put => workloads::put(&opts, &def.shape).await?,
         Spec::Range { serializable } => {
@@ -306,6 +393,10 @@ pub struct Machine {
     pub load_after: String,
     pub etcd_version: String,
     pub kv_version: String,
+    /// `git log -1` of the workspace when the run started (`hash subject`).
+    pub git_head: String,
+    /// Uncommitted changes to the server crates then (`git status --short`), if any.
+    pub git_dirty: Vec<String>,
 }
 
 fn first_line_of(cmd: &Path, arg: &str) -> String {
@@ -317,7 +408,7 @@ fn first_line_of(cmd: &Path, arg: &str) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
-fn loadavg() -> String {
+pub(crate) fn loadavg() -> String {
     fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_default()
@@ -334,6 +425,18 @@ fn mount_of(path: &Path) -> String {
         }
     }
     best.0
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
 }
 
 impl Machine {
@@ -366,33 +469,39 @@ impl Machine {
             load_after: String::new(),
             etcd_version: first_line_of(&opts.etcd_bin, "--version"),
             kv_version: first_line_of(&opts.kv_bin, "--version"),
+            git_head: git(&opts.source_dir, &["log", "-1", "--format=%h %s"])
+                .lines()
+                .next()
+                .unwrap_or("?")
+                .to_string(),
+            git_dirty: git(
+                &opts.source_dir,
+                &["status", "--short", "--", "kv", "raft-node", "wal", "proto"],
+            )
+            .lines()
+            .map(str::to_string)
+            .collect(),
         }
     }
 }
 
 /// All rounds of one workload on one server.
 #[derive(Clone, Default)]
-struct Agg {
-    reports: Vec<Report>,
-    rec: Recorder,
+pub(crate) struct Agg {
+    pub(crate) reports: Vec<Report>,
+    pub(crate) rec: Recorder,
 }
 
 impl Agg {
-    fn median_throughput(&self) -> f64 {
-        let mut t: Vec<f64> = self.reports.iter().map(|r| r.throughput).collect();
-        t.sort_by(|a, b| a.total_cmp(b));
-        match t.len() {
-            0 => 0.0,
-            n if n % 2 == 1 => t[n / 2],
-            n => (t[n / 2 - 1] + t[n / 2]) / 2.0,
-        }
+    pub(crate) fn median_throughput(&self) -> f64 {
+        failover::median(self.reports.iter().map(|r| r.throughput)).unwrap_or(0.0)
     }
 
-    fn latency(&self) -> Latency {
+    pub(crate) fn latency(&self) -> Latency {
         Latency::of(&self.rec.hist)
     }
 
-    fn extra_sum(&self, k: &str) -> f64 {
+    pub(crate) fn extra_sum(&self, k: &str) -> f64 {
         self.reports.iter().filter_map(|r| r.extra.get(k)).sum()
     }
 }
@@ -406,7 +515,8 @@ pub struct ServerFacts {
     pub data_apparent: u64,
     pub keys: i64,
     pub restart_s: Option<f64>,
-    pub command: String,
+    /// One command line per member.
+    pub commands: Vec<String>,
     pub problems: Vec<String>,
 }
 
@@ -419,44 +529,46 @@ struct RawRun<'a> {
 
 #[derive(Serialize)]
 struct Raw<'a> {
+    name: &'a str,
+    members: usize,
+    tls: bool,
+    election_timeout_ms: u64,
+    heartbeat_interval_ms: u64,
     machine: &'a Machine,
     fsync_append_ms: &'a Latency,
     fsync_overwrite_ms: &'a Latency,
     servers: BTreeMap<&'static str, &'a ServerFacts>,
     runs: Vec<RawRun<'a>>,
+    failovers: &'a [Failover],
 }
 
-async fn count_keys(endpoint: &str) -> Result<i64> {
-    let ch = connect_one(endpoint).await?;
-    let r = KvClient::new(ch)
-        .range(RangeRequest {
-            key: vec![0],
-            range_end: vec![0],
-            count_only: true,
-            ..Default::default()
-        })
-        .await?
-        .into_inner();
-    Ok(r.count)
+/// Everything one comparison measured, for the report writers.
+pub(crate) struct Outcome<'a> {
+    pub(crate) opts: &'a CompareOpts,
+    pub(crate) machine: &'a Machine,
+    pub(crate) fs_append: &'a Latency,
+    pub(crate) fs_over: &'a Latency,
+    pub(crate) defs: &'a [WorkloadDef],
+    pub(crate) aggs: &'a BTreeMap<(&'static str, &'static str), Agg>,
+    pub(crate) facts: &'a BTreeMap<&'static str, ServerFacts>,
+    pub(crate) failovers: &'a [Failover],
+    pub(crate) date: String,
 }
 
-/// The whole comparison. Writes the outputs and returns the markdown.
+/// Whether `c` still has every member running.
+fn all_running(c: &mut Cluster) -> bool {
+    c.members.iter_mut().all(|m| m.running())
+}
+
+/// The whole comparison. Writes the outputs and returns the report's markdown.
 pub async fn run(opts: &CompareOpts) -> Result<String> {
-    let run_kv = opts.members == 1;
-    if !run_kv {
-        eprintln!(
-            "compare: skipping kv with {} members: kv clusters are not ready yet (only a single \
-             kv member works); measuring etcd alone",
-            opts.members
-        );
-    }
     anyhow::ensure!(
         opts.etcd_bin.exists(),
         "etcd binary {} not found",
         opts.etcd_bin.display()
     );
     anyhow::ensure!(
-        !run_kv || opts.kv_bin.exists(),
+        opts.kv_bin.exists(),
         "kv binary {} not found (build it: cargo build --release -p kv)",
         opts.kv_bin.display()
     );
@@ -468,6 +580,10 @@ pub async fn run(opts: &CompareOpts) -> Result<String> {
     let root = tmp.path().to_path_buf();
     let mut machine = Machine::probe(opts);
     eprintln!("compare: data under {} ({})", root.display(), machine.data_fs);
+    eprintln!("compare: workspace at {}", machine.git_head);
+    if !machine.git_dirty.is_empty() {
+        eprintln!("compare: uncommitted server changes: {:?}", machine.git_dirty);
+    }
 
     let (fs_append, fs_over) = fsync_probe(&root, 300)?;
     eprintln!(
@@ -475,45 +591,53 @@ pub async fn run(opts: &CompareOpts) -> Result<String> {
         fs_append.p50, fs_over.p50
     );
 
-    let mut kinds = vec![Kind::Etcd];
-    if run_kv {
-        kinds.push(Kind::Kv);
+    let mut start = StartOpts {
+        heartbeat_ms: opts.heartbeat_ms,
+        election_ms: opts.election_ms,
+        tls: None,
+    };
+    if opts.tls {
+        let files = certs::generate(&root.join("certs"))?;
+        eprintln!("compare: certificates in {}", root.join("certs").display());
+        start.tls = Some(files.server_tls()?);
     }
+
     // Run both servers from private copies with other names, so that tooling on a shared
     // machine that stops stray servers by name (`pkill -x etcd`, as scripts/install-deps.sh
     // does) cannot hit them mid-run.
     fs::create_dir_all(root.join("bin"))?;
     let etcd_copy = root.join("bin").join("bench-srv-etcd");
     let kv_copy = root.join("bin").join("bench-srv-kv");
-    let mut copies = vec![(&opts.etcd_bin, &etcd_copy)];
-    if run_kv {
-        copies.push((&opts.kv_bin, &kv_copy));
-    }
-    for (from, to) in copies {
+    for (from, to) in [(&opts.etcd_bin, &etcd_copy), (&opts.kv_bin, &kv_copy)] {
         fs::copy(from, to).with_context(|| format!("copy {} to {}", from.display(), to.display()))?;
         eprintln!("compare: running {} as {}", from.display(), to.display());
     }
     let mut clusters: Vec<Cluster> = Vec::new();
     let mut facts: BTreeMap<&'static str, ServerFacts> = BTreeMap::new();
-    for &k in &kinds {
+    for k in [Kind::Etcd, Kind::Kv] {
         let bin = match k {
             Kind::Etcd => &etcd_copy,
             Kind::Kv => &kv_copy,
         };
-        let mut c = Cluster::start(k, bin, opts.members, &root.join(k.name()))?;
+        let mut c = Cluster::start_with(k, bin, opts.members, &root.join(k.name()), &start)?;
         let t = c.wait_ready(Duration::from_secs(30)).await?;
         facts.insert(
             k.name(),
             ServerFacts {
                 startup_s: t.as_secs_f64(),
-                command: c.command_line(0),
+                commands: (0..opts.members).map(|i| c.command_line(i)).collect(),
                 ..Default::default()
             },
         );
         clusters.push(c);
     }
 
-    let defs: Vec<WorkloadDef> = standard_workloads(opts.scale)
+    let set = if opts.tls {
+        tls_workloads(opts.scale)
+    } else {
+        standard_workloads(opts.scale)
+    };
+    let defs: Vec<WorkloadDef> = set
         .into_iter()
         .filter(|d| opts.only.is_empty() || opts.only.iter().any(|o| o == d.id))
         .collect();
@@ -527,14 +651,18 @@ pub async fn run(opts: &CompareOpts) -> Result<String> {
                 if dead.contains(&name) {
                     continue;
                 }
-                let eps = c.endpoints();
-                let res = run_workload(def, &eps, opts.progress).await;
-                let alive = c.members.iter_mut().all(|m| m.exited().is_none());
+                let (eps, tls) = if def.tls {
+                    (c.endpoints(), c.client_tls.clone())
+                } else {
+                    (c.plain_endpoints(), None)
+                };
+                let res = run_workload(def, &eps, tls, opts.progress).await;
+                let alive = all_running(c);
                 let f = facts.entry(name).or_default();
                 match res {
                     Ok((report, rec)) => {
                         eprintln!(
-                            "round {} {:<11} {:<4}: {:>9.1} req/s  p50 {:>8.3} ms  p99 {:>8.3} ms  max {:>8.3} ms  errors {}",
+                            "round {} {:<14} {:<4}: {:>9.1} req/s  p50 {:>8.3} ms  p99 {:>8.3} ms  max {:>8.3} ms  errors {}",
                             round + 1,
                             def.id,
                             name,
@@ -574,12 +702,50 @@ pub async fn run(opts: &CompareOpts) -> Result<String> {
                 if !alive {
                     eprintln!("compare: {name} exited during {}", def.id);
                     f.problems.push(format!(
-                        "server exited during round {} {} (log: {})",
+                        "a member exited during round {} {} (logs: {})",
                         round + 1,
                         def.id,
-                        c.members[0].log_path().display()
+                        root.join(name).display()
                     ));
                     dead.push(name);
+                }
+            }
+        }
+    }
+
+    // Leader kills under write load, alternating servers like the workloads.
+    let mut failovers: Vec<Failover> = Vec::new();
+    if opts.members >= 3 {
+        let fo = FailoverOpts::default();
+        for attempt in 1..=opts.failovers {
+            for c in clusters.iter_mut() {
+                let name = c.kind.name();
+                if dead.contains(&name) {
+                    continue;
+                }
+                match failover::failover_once(c, attempt, &fo).await {
+                    Ok(f) => {
+                        eprintln!(
+                            "failover {attempt} {name:<4}: killed {} (term {}): first write after {} ms, new leader seen after {} ms, rejoined in {} ms",
+                            f.killed,
+                            f.term_before,
+                            fmt_ms(f.first_write_ms),
+                            fmt_ms(f.new_leader_ms),
+                            fmt_ms(f.rejoin_ms)
+                        );
+                        failovers.push(f);
+                    }
+                    Err(e) => {
+                        eprintln!("failover {attempt} {name}: FAILED: {e:#}");
+                        facts
+                            .entry(name)
+                            .or_default()
+                            .problems
+                            .push(format!("failover {attempt}: {e:#}"));
+                        if !all_running(c) {
+                            dead.push(name);
+                        }
+                    }
                 }
             }
         }
@@ -593,7 +759,7 @@ pub async fn run(opts: &CompareOpts) -> Result<String> {
         if dead.contains(&name) {
             continue;
         }
-        f.keys = count_keys(&c.endpoints()[0]).await.unwrap_or(-1);
+        f.keys = c.count_keys().await.unwrap_or(-1);
         match c.restart(Duration::from_secs(60)).await {
             Ok((t, bad)) => {
                 f.restart_s = Some(t.as_secs_f64());
@@ -607,17 +773,44 @@ pub async fn run(opts: &CompareOpts) -> Result<String> {
     }
     drop(clusters);
 
-    let md = markdown(opts, &machine, &fs_append, &fs_over, &defs, &aggs, &facts, run_kv);
+    let date = Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let outcome = Outcome {
+        opts,
+        machine: &machine,
+        fs_append: &fs_append,
+        fs_over: &fs_over,
+        defs: &defs,
+        aggs: &aggs,
+        facts: &facts,
+        failovers: &failovers,
+        date,
+    };
+    fs::create_dir_all(&opts.results_dir).with_context(|| format!("create {}", opts.results_dir.display()))?;
+    let full = report::full_report(&outcome);
+    fs::write(opts.out_report(), &full).with_context(|| format!("write {}", opts.out_report().display()))?;
+    let section = report::section(&outcome);
+    let old = match fs::read_to_string(&opts.out_md) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).with_context(|| format!("read {}", opts.out_md.display())),
+    };
+    let md = report::splice_section(&old, &opts.name, &section);
     if let Some(p) = opts.out_md.parent() {
         fs::create_dir_all(p)?;
     }
-    fs::write(&opts.out_md, &md).with_context(|| format!("write {}", opts.out_md.display()))?;
-    let svg = svg(&defs, &aggs);
-    if let Some(p) = opts.out_svg.parent() {
-        fs::create_dir_all(p)?;
-    }
-    fs::write(&opts.out_svg, svg).with_context(|| format!("write {}", opts.out_svg.display()))?;
+    fs::write(&opts.out_md, md).with_context(|| format!("write {}", opts.out_md.display()))?;
+    fs::write(opts.out_svg(), report::svg(&defs, &aggs))
+        .with_context(|| format!("write {}", opts.out_svg().display()))?;
     let raw = Raw {
+        name: &opts.name,
+        members: opts.members,
+        tls: opts.tls,
+        election_timeout_ms: opts.election_ms,
+        heartbeat_interval_ms: opts.heartbeat_ms,
         machine: &machine,
         fsync_append_ms: &fs_append,
         fsync_overwrite_ms: &fs_over,
@@ -630,319 +823,19 @@ pub async fn run(opts: &CompareOpts) -> Result<String> {
                 report,
             })
             .collect(),
+        failovers: &failovers,
     };
-    fs::write(&opts.out_json, serde_json::to_string_pretty(&raw)?)
-        .with_context(|| format!("write {}", opts.out_json.display()))?;
+    fs::write(opts.out_json(), serde_json::to_string_pretty(&raw)?)
+        .with_context(|| format!("write {}", opts.out_json().display()))?;
     if opts.keep {
         let kept = tmp.keep();
         eprintln!("compare: kept data dirs and logs in {}", kept.display());
     }
-    Ok(md)
+    Ok(full)
 }
 
-fn ratio(kv: f64, etcd: f64) -> String {
-    if etcd > 0.0 && kv > 0.0 {
-        format!("{:.2}×", kv / etcd)
-    } else {
-        "—".into()
-    }
-}
-
-fn mib(b: u64) -> String {
-    format!("{:.1} MiB", b as f64 / 1048576.0)
-}
-
-fn rel(path: &Path, base: &Path) -> String {
-    path.strip_prefix(base)
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| path.display().to_string())
-}
-
-#[allow(clippy::too_many_arguments)]
-fn markdown(
-    opts: &CompareOpts,
-    m: &Machine,
-    fs_append: &Latency,
-    fs_over: &Latency,
-    defs: &[WorkloadDef],
-    aggs: &BTreeMap<(&'static str, &'static str), Agg>,
-    facts: &BTreeMap<&'static str, ServerFacts>,
-    run_kv: bool,
-) -> String {
-    let date = Command::new("date")
-        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
-    let mut s = String::new();
-    let _ = writeln!(s, "# Benchmarks: kv vs etcd 3.4.23\n");
-    let _ = writeln!(
-        s,
-        "Generated by `kv-bench compare` (crate `benches`) on {date}. {} member(s); every \
-         workload ran against etcd, then kv, in each of {} round(s), both servers up on fresh \
-         data dirs on the same disk. Throughput is the median over rounds; latency percentiles \
-         come from the merged histograms of all rounds. Each run stops after its request count \
-         or {} s, whichever comes first. The load generator runs on the same machine as the \
-         servers. Targets are reported, never asserted.\n",
-        opts.members,
-        opts.rounds.max(1),
-        RUN_LIMIT.as_secs()
-    );
-    if !run_kv {
-        let _ = writeln!(
-            s,
-            "**kv was skipped: {}-member kv clusters are not ready yet; etcd alone is shown.**\n",
-            opts.members
-        );
-    }
-    let _ = writeln!(s, "## Machine\n");
-    let _ = writeln!(s, "- CPU: {} ({} cores), memory {}", m.cpu, m.cores, m.memory);
-    let _ = writeln!(s, "- Kernel {}; data dirs on {}", m.kernel, m.data_fs);
-    let _ = writeln!(
-        s,
-        "- Load average (1/5/15 min) before: {}; after: {}",
-        m.load_before, m.load_after
-    );
-    let _ = writeln!(s, "- etcd: `{}`; kv: `{}`", m.etcd_version, m.kv_version);
-    let _ = writeln!(
-        s,
-        "- Disk: 4 KiB write + fdatasync, appending: p50 {:.3} ms, p99 {:.3} ms, mean {:.3} ms; \
-         overwriting written blocks: p50 {:.3} ms, p99 {:.3} ms\n",
-        fs_append.p50, fs_append.p99, fs_append.mean, fs_over.p50, fs_over.p99
-    );
-
-    let _ = writeln!(s, "## Results\n");
-    let _ = writeln!(
-        s,
-        "| workload | etcd req/s | kv req/s | kv/etcd | etcd p50 ms | kv p50 ms | etcd p99 ms | kv p99 ms | p99 kv/etcd | etcd max ms | kv max ms |"
-    );
-    let _ = writeln!(s, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
-    let empty = Agg::default();
-    for d in defs {
-        let e = aggs.get(&(d.id, "etcd")).unwrap_or(&empty);
-        let k = aggs.get(&(d.id, "kv")).unwrap_or(&empty);
-        let (el, kl) = (e.latency(), k.latency());
-        let (et, kt) = (e.median_throughput(), k.median_throughput());
-        let num = |v: f64, have: bool| if have { format!("{v:.1}") } else { "—".into() };
-        let lat = |v: f64, have: bool| if have { format!("{v:.2}") } else { "—".into() };
-        let (he, hk) = (!e.reports.is_empty(), !k.reports.is_empty());
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            d.title,
-            num(et, he),
-            num(kt, hk),
-            if he && hk { ratio(kt, et) } else { "—".into() },
-            lat(el.p50, he),
-            lat(kl.p50, hk),
-            lat(el.p99, he),
-            lat(kl.p99, hk),
-            if he && hk { ratio(kl.p99, el.p99) } else { "—".into() },
-            lat(el.max, he),
-            lat(kl.max, hk),
-        );
-    }
-    let _ = writeln!(
-        s,
-        "\nWatch rows: puts are paced at the given rate, so req/s is events delivered per second; \
-         latency is from just before the Put is sent until a watcher receives the event."
-    );
-    let mut notes = Vec::new();
-    for d in defs {
-        for srv in ["etcd", "kv"] {
-            if let Some(a) = aggs.get(&(d.id, srv)) {
-                for key in [
-                    "conflicts",
-                    "update_conflicts",
-                    "missing_events",
-                    "watch_events",
-                    "cut_at_time_limit",
-                ] {
-                    let v = a.extra_sum(key);
-                    if v > 0.0 {
-                        notes.push(format!("{} {srv}: {key} = {v}", d.id));
-                    }
-                }
-            }
-        }
-    }
-    if !notes.is_empty() {
-        let _ = writeln!(s, "\nCounters (all rounds): {}.", notes.join("; "));
-    }
-
-    let _ = writeln!(s, "\n## Servers\n");
-    let _ = writeln!(s, "| | etcd | kv | kv/etcd |");
-    let _ = writeln!(s, "|---|--:|--:|--:|");
-    let fe = facts.get("etcd").cloned().unwrap_or_default();
-    let fk = facts.get("kv").cloned().unwrap_or_default();
-    let _ = writeln!(
-        s,
-        "| peak RSS (VmHWM, after all runs) | {} | {} | {} |",
-        mib(fe.peak_rss),
-        mib(fk.peak_rss),
-        ratio(fk.peak_rss as f64, fe.peak_rss as f64)
-    );
-    let _ = writeln!(
-        s,
-        "| data dir on disk after the run (du) | {} | {} | {} |",
-        mib(fe.data_size),
-        mib(fk.data_size),
-        ratio(fk.data_size as f64, fe.data_size as f64)
-    );
-    let _ = writeln!(
-        s,
-        "| data dir, apparent size (sum of file lengths) | {} | {} | {} |",
-        mib(fe.data_apparent),
-        mib(fk.data_apparent),
-        ratio(fk.data_apparent as f64, fe.data_apparent as f64)
-    );
-    let _ = writeln!(s, "| live keys at the end | {} | {} | |", fe.keys, fk.keys);
-    let _ = writeln!(
-        s,
-        "| first start → first linearizable read | {:.3} s | {:.3} s | {} |",
-        fe.startup_s,
-        fk.startup_s,
-        ratio(fk.startup_s, fe.startup_s)
-    );
-    let rs = |f: &ServerFacts| f.restart_s.map(|v| format!("{v:.3} s")).unwrap_or("—".into());
-    let _ = writeln!(
-        s,
-        "| restart (SIGTERM, start, first linearizable read) | {} | {} | {} |",
-        rs(&fe),
-        rs(&fk),
-        ratio(fk.restart_s.unwrap_or(0.0), fe.restart_s.unwrap_or(0.0))
-    );
-
-    // Targets from the issue.
-    let _ = writeln!(s, "\n## Targets (reported, not asserted)\n");
-    let thr = |id: &str, srv: &str| aggs.get(&(id, srv)).map(|a| a.median_throughput());
-    let lat = |id: &str, srv: &str| aggs.get(&(id, srv)).map(|a| a.latency());
-    let verdict = |ok: bool| if ok { "met" } else { "**not met**" };
-    if let (Some(e), Some(k)) = (thr("put-256", "etcd"), thr("put-256", "kv")) {
-        let r = k / e;
-        let _ = writeln!(
-            s,
-            "- put throughput at 256 clients ≥ 2× etcd: {r:.2}× — {}",
-            verdict(r >= 2.0)
-        );
-    }
-    if let (Some(e), Some(k)) = (thr("range-l-64", "etcd"), thr("range-l-64", "kv")) {
-        let r = k / e;
-        let _ = writeln!(
-            s,
-            "- linearizable range throughput (64 clients) ≥ 1.5× etcd: {r:.2}× — {}",
-            verdict(r >= 1.5)
-        );
-    }
-    let mut worse = Vec::new();
-    for d in defs {
-        if let (Some(e), Some(k)) = (lat(d.id, "etcd"), lat(d.id, "kv")) {
-            if k.p99 > e.p99 {
-                worse.push(format!("{} ({:.2} vs {:.2} ms)", d.id, k.p99, e.p99));
-            }
-        }
-    }
-    if run_kv {
-        let _ = writeln!(
-            s,
-            "- p99 no worse than etcd: {}",
-            if worse.is_empty() {
-                "met in every workload".to_string()
-            } else {
-                format!("**not met** in {}", worse.join(", "))
-            }
-        );
-    }
-    if let Some(k) = lat("put-1", "kv") {
-        let r = k.p50 / fs_append.p50.max(1e-6);
-        let r2 = k.p50 / fs_over.p50.max(1e-6);
-        let _ = writeln!(
-            s,
-            "- 1-client put p50 within 1.2× of fsync: kv p50 {:.3} ms = {r:.2}× the append fsync \
-             ({:.3} ms), {r2:.2}× the overwrite fsync ({:.3} ms) — {}",
-            k.p50,
-            fs_append.p50,
-            fs_over.p50,
-            verdict(r <= 1.2)
-        );
-    }
-    if run_kv && fe.peak_rss > 0 {
-        let r = fk.peak_rss as f64 / fe.peak_rss as f64;
-        let _ = writeln!(s, "- RSS ≤ half of etcd's: {r:.2}× — {}", verdict(r <= 0.5));
-    }
-    let _ = writeln!(
-        s,
-        "- restart with 1M keys < 1 s: not measured by this run (restart above is with {} keys)",
-        fk.keys
-    );
-
-    let _ = writeln!(s, "\n## Problems seen\n");
-    let mut any = false;
-    for (srv, f) in facts {
-        for p in &f.problems {
-            any = true;
-            let _ = writeln!(s, "- {srv}: {p}");
-        }
-    }
-    if !any {
-        let _ = writeln!(s, "None: no request errors, no missing watch events, no server exits.");
-    }
-
-    let _ = writeln!(s, "\n## Latency distributions\n");
-    let base = opts.out_md.parent().map(Path::to_path_buf).unwrap_or_default();
-    let _ = writeln!(s, "![latency distributions]({})\n", rel(&opts.out_svg, &base));
-    let _ = writeln!(s, "Raw per-round reports: `{}`.\n", rel(&opts.out_json, &base));
-
-    let _ = writeln!(s, "## Commands\n");
-    let _ = writeln!(s, "```sh");
-    let _ = writeln!(s, "uptime");
-    let _ = writeln!(
-        s,
-        "CARGO_TARGET_DIR=$HOME/.cache/target-benches cargo build --release -p kv -p benches"
-    );
-    let _ = writeln!(s, "{}", opts.argv);
-    let _ = writeln!(s, "```\n");
-    let _ = writeln!(
-        s,
-        "Servers (ports are picked free per run; `bench-srv-etcd` and `bench-srv-kv` are \
-         copies of `{}` and `{}`, renamed so that other tooling's `pkill -x etcd` cannot \
-         stop them mid-run):\n",
-        opts.etcd_bin.display(),
-        opts.kv_bin.display()
-    );
-    let _ = writeln!(s, "```sh");
-    for f in facts.values() {
-        let _ = writeln!(s, "{}", f.command);
-    }
-    let _ = writeln!(s, "```\n");
-    let _ = writeln!(s, "Each workload is equivalent to:\n");
-    let _ = writeln!(s, "```sh");
-    for d in defs {
-        let _ = writeln!(s, "{}", d.command("127.0.0.1:<client-port>"));
-    }
-    let _ = writeln!(s, "```");
-    s
-}
-
-fn svg(defs: &[WorkloadDef], aggs: &BTreeMap<(&'static str, &'static str), Agg>) -> String {
-    let panels: Vec<Panel> = defs
-        .iter()
-        .map(|d| Panel {
-            title: d.title.to_string(),
-            series: [("etcd", "#1f77b4"), ("kv", "#d62728")]
-                .iter()
-                .filter_map(|&(srv, color)| {
-                    let a = aggs.get(&(d.id, srv))?;
-                    Some(Series {
-                        label: srv.to_string(),
-                        color,
-                        points: distribution(&a.rec.hist),
-                    })
-                })
-                .collect(),
-        })
-        .collect();
-    plot::render("Latency by percentile: etcd 3.4.23 vs kv (log scale)", &panels)
+pub(crate) fn fmt_ms(v: Option<f64>) -> String {
+    v.map(|v| format!("{v:.0}")).unwrap_or_else(|| "—".into())
 }
 
 /// What `scale-probe` measured for one server.

@@ -4,19 +4,26 @@
 //!
 //! # Layout
 //! - `stats`: latency histograms (hdrhistogram, µs), error tallies, the printed/JSON report.
-//! - `load`: connections and the closed-loop (or rate-limited) request driver with its
-//!   progress bar; every run is bounded by a request count and a wall-clock limit.
+//! - `load`: connections (plain or TLS with client certificates) and the closed-loop (or
+//!   rate-limited) request driver with its progress bar; every run is bounded by a request
+//!   count and a wall-clock limit.
 //! - `workloads`: put, range, txn-put, watch-latency/fanout, lease-keepalive, mixed.
 //! - `server`: spawning etcd or kv members on free 127.0.0.1 ports (killed on drop),
 //!   readiness, peak RSS (`VmHWM`), data-dir size, restart timing.
-//! - `compare`: etcd-vs-kv alternation, the fsync probe, `BENCHMARKS.md` and the SVG plot.
+//! - `compare`: etcd-vs-kv alternation, the fsync probe, the workload sets (standard, TLS).
+//! - `failover`: leader SIGKILL under write load, timed to the first write after it.
+//! - `certs`: a throwaway CA, server and client certificate (openssl) for TLS runs.
+//! - `report`: per-configuration reports and their spliced sections of `BENCHMARKS.md`.
 //! - `plot`: the hand-written SVG of latency distributions.
 //!
 //! The servers are black boxes: only their gRPC API, their flags and `/proc` are used.
 
+pub mod certs;
 pub mod compare;
+pub mod failover;
 pub mod load;
 pub mod plot;
+pub mod report;
 pub mod server;
 pub mod stats;
 pub mod workloads;

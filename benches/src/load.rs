@@ -2,15 +2,17 @@
 //! issue requests back to back (closed loop) or on a global schedule (`--rate`). A run ends
 //! after `total` requests or `duration`, and never later than `max_time`.
 
+use std::fs;
 use std::future::Future;
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::stats::{Recorder, Report};
 
@@ -29,6 +31,8 @@ pub struct LoadOpts {
     pub max_time: Duration,
     /// Draw a progress bar (only ever on a terminal).
     pub progress: bool,
+    /// TLS for every connection (None: plain http).
+    pub tls: Option<ClientTls>,
 }
 
 impl LoadOpts {
@@ -42,6 +46,7 @@ impl LoadOpts {
             rate: 0.0,
             max_time: Duration::from_secs(300),
             progress: false,
+            tls: None,
         }
     }
 
@@ -54,30 +59,107 @@ impl LoadOpts {
     }
 }
 
-/// `http://` in front of a bare `host:port`.
-pub fn url(endpoint: &str) -> String {
-    if endpoint.starts_with("http://") || endpoint.starts_with("https://") {
-        endpoint.to_string()
-    } else {
-        format!("http://{endpoint}")
+/// Client-side TLS for every connection of a run: the CA that signed the servers'
+/// certificates and, for servers with `--client-cert-auth`, a client certificate and key
+/// (etcdctl's `--cacert`, `--cert`, `--key`).
+#[derive(Clone, Debug)]
+pub struct ClientTls {
+    config: ClientTlsConfig,
+    /// The files it was read from, for the record (`--cacert … --cert … --key …`).
+    pub files: TlsFiles,
+}
+
+/// Paths of the PEM files behind a [`ClientTls`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cacert: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+impl TlsFiles {
+    /// Whether any TLS option was given.
+    pub fn any(&self) -> bool {
+        self.cacert.is_some() || self.cert.is_some() || self.key.is_some()
+    }
+
+    /// The same options as command-line flags (empty if none).
+    pub fn flags(&self) -> String {
+        let mut s = String::new();
+        for (flag, p) in [("--cacert", &self.cacert), ("--cert", &self.cert), ("--key", &self.key)] {
+            if let Some(p) = p {
+                s.push_str(&format!(" {flag} {}", p.display()));
+            }
+        }
+        s
     }
 }
 
-/// One HTTP/2 connection to `endpoint`.
-pub async fn connect_one(endpoint: &str) -> Result<Channel> {
-    let ep = Endpoint::from_shared(url(endpoint))
+impl ClientTls {
+    /// Reads the PEM files. `--cacert` is required (no system roots are compiled in);
+    /// `--cert` and `--key` go together.
+    pub fn from_files(files: &TlsFiles) -> Result<ClientTls> {
+        let read = |p: &Path| fs::read(p).with_context(|| format!("read {}", p.display()));
+        let ca = files
+            .cacert
+            .as_deref()
+            .context("TLS needs --cacert (the CA that signed the server certificates)")?;
+        let mut config = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read(ca)?));
+        match (&files.cert, &files.key) {
+            (Some(cert), Some(key)) => {
+                config = config.identity(Identity::from_pem(read(cert)?, read(key)?));
+            }
+            (None, None) => {}
+            _ => anyhow::bail!("--cert and --key must be given together"),
+        }
+        Ok(ClientTls {
+            config,
+            files: files.clone(),
+        })
+    }
+}
+
+/// The URL of `endpoint`: `host:port` gets `https://` with TLS and `http://` without; an
+/// explicit scheme is kept, but `https://` needs TLS options and `http://` must not get them.
+pub fn url(endpoint: &str, tls: bool) -> Result<String> {
+    if endpoint.starts_with("https://") {
+        anyhow::ensure!(
+            tls,
+            "{endpoint} is https: give --cacert (and --cert/--key for client-cert auth)"
+        );
+        Ok(endpoint.to_string())
+    } else if endpoint.starts_with("http://") {
+        anyhow::ensure!(!tls, "{endpoint} is plain http but TLS options were given");
+        Ok(endpoint.to_string())
+    } else if endpoint.contains("://") {
+        anyhow::bail!("endpoint {endpoint}: only http:// and https:// are supported")
+    } else if tls {
+        Ok(format!("https://{endpoint}"))
+    } else {
+        Ok(format!("http://{endpoint}"))
+    }
+}
+
+/// One HTTP/2 connection to `endpoint`, over TLS when `tls` is given.
+pub async fn connect_one(endpoint: &str, tls: Option<&ClientTls>) -> Result<Channel> {
+    let mut ep = Endpoint::from_shared(url(endpoint, tls.is_some())?)
         .with_context(|| format!("bad endpoint {endpoint}"))?
         .connect_timeout(Duration::from_secs(5))
         .tcp_nodelay(true);
+    if let Some(t) = tls {
+        ep = ep
+            .tls_config(t.config.clone())
+            .with_context(|| format!("TLS for {endpoint}"))?;
+    }
     ep.connect().await.with_context(|| format!("connecting to {endpoint}"))
 }
 
 /// `n` connections, spread round-robin over the endpoints.
-pub async fn connect(endpoints: &[String], n: usize) -> Result<Vec<Channel>> {
+pub async fn connect(endpoints: &[String], n: usize, tls: Option<&ClientTls>) -> Result<Vec<Channel>> {
     anyhow::ensure!(!endpoints.is_empty(), "no endpoints");
     let mut out = Vec::with_capacity(n);
     for i in 0..n.max(1) {
-        out.push(connect_one(&endpoints[i % endpoints.len()]).await?);
+        out.push(connect_one(&endpoints[i % endpoints.len()], tls).await?);
     }
     Ok(out)
 }
@@ -192,4 +274,42 @@ pub async fn drive<W: Worker>(name: &str, opts: &LoadOpts, workers: Vec<W>) -> R
 /// A gRPC status as an error kind: `Code: message`.
 pub fn status_kind(s: &tonic::Status) -> String {
     format!("{:?}: {}", s.code(), s.message())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{url, ClientTls, TlsFiles};
+
+    #[test]
+    fn endpoint_schemes() {
+        assert_eq!(
+            url("127.0.0.1:2379", false).ok().as_deref(),
+            Some("http://127.0.0.1:2379")
+        );
+        assert_eq!(
+            url("127.0.0.1:2379", true).ok().as_deref(),
+            Some("https://127.0.0.1:2379")
+        );
+        assert_eq!(url("https://h:1", true).ok().as_deref(), Some("https://h:1"));
+        assert_eq!(url("http://h:1", false).ok().as_deref(), Some("http://h:1"));
+        assert!(url("https://h:1", false).is_err(), "https without --cacert");
+        assert!(url("http://h:1", true).is_err(), "TLS options with an http URL");
+        assert!(url("unix://sock", false).is_err());
+    }
+
+    #[test]
+    fn tls_options_are_checked() {
+        let no_ca = TlsFiles {
+            cacert: None,
+            cert: Some("c.pem".into()),
+            key: Some("k.pem".into()),
+        };
+        assert!(ClientTls::from_files(&no_ca).is_err());
+        let missing = TlsFiles {
+            cacert: Some("/nonexistent/ca.pem".into()),
+            ..Default::default()
+        };
+        assert!(ClientTls::from_files(&missing).is_err());
+        assert_eq!(no_ca.flags(), " --cert c.pem --key k.pem");
+    }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use benches::compare::{self, CompareOpts};
-use benches::load::LoadOpts;
+use benches::load::{ClientTls, LoadOpts, TlsFiles};
 use benches::server::Kind;
 use benches::stats::Report;
 use benches::workloads::{self, prefix_end, MixedOpts, RangeOpts, Shape, WatchOpts};
@@ -26,9 +26,31 @@ struct Cli {
 
 #[derive(Args, Debug)]
 struct Global {
-    /// Comma-separated host:port list; connections go round-robin over them.
+    /// Comma-separated host:port (or http://, https://) list; connections go round-robin
+    /// over them. host:port means https when --cacert is given.
     #[arg(long, global = true, value_delimiter = ',', default_value = "127.0.0.1:2379")]
     endpoints: Vec<String>,
+    /// Verify the servers' certificates with this CA bundle (PEM) and connect over TLS.
+    #[arg(long, global = true)]
+    cacert: Option<PathBuf>,
+    /// Client certificate (PEM) for servers with --client-cert-auth; needs --key.
+    #[arg(
+        long = "cert",
+        id = "cert_file",
+        value_name = "CERT",
+        global = true,
+        requires = "key_file"
+    )]
+    cert: Option<PathBuf>,
+    /// Client certificate's private key (PEM); needs --cert.
+    #[arg(
+        long = "key",
+        id = "key_file",
+        value_name = "KEY",
+        global = true,
+        requires = "cert_file"
+    )]
+    key: Option<PathBuf>,
     /// Concurrent clients (each one request in flight).
     #[arg(long, global = true, default_value_t = 1)]
     clients: usize,
@@ -165,15 +187,31 @@ struct MixedArgs {
 
 #[derive(Args, Debug)]
 struct CompareArgs {
-    /// Members per cluster. kv is skipped (with a message) for more than 1 until kv
-    /// clusters work.
+    /// Members per cluster (both servers); 3 or more adds the leader-failover measurement.
     #[arg(long, default_value_t = 1)]
     members: usize,
+    /// TLS on the client port with client certificates (generated with openssl), and the
+    /// TLS set: put-64 and range-l-64 over TLS and over plain http to the same servers.
+    #[arg(long)]
+    tls: bool,
+    /// Leader kills per server (clusters of 3 or more; 0 = none).
+    #[arg(long, default_value_t = 3)]
+    failovers: usize,
+    /// --election-timeout of every member, ms.
+    #[arg(long, default_value_t = 1000)]
+    election_timeout: u64,
+    /// --heartbeat-interval of every member, ms.
+    #[arg(long, default_value_t = 100)]
+    heartbeat_interval: u64,
     #[arg(long, default_value = "/usr/bin/etcd")]
     etcd_bin: PathBuf,
     /// kv binary (default: `kv` next to this executable).
     #[arg(long)]
     kv_bin: Option<PathBuf>,
+    /// How the kv binary was built, recorded in the report (e.g. "git archive of 1a87196"),
+    /// when it is not simply the workspace as it is.
+    #[arg(long)]
+    kv_built_from: Option<String>,
     #[arg(long, default_value_t = 2)]
     rounds: usize,
     /// Multiply every workload's request count (0.1 for a quick look).
@@ -182,17 +220,20 @@ struct CompareArgs {
     /// Where fresh data dirs go (default: the system temp dir).
     #[arg(long)]
     data_root: Option<PathBuf>,
-    /// Markdown output (default: BENCHMARKS.md at the workspace root).
+    /// This configuration's name: its report is <results-dir>/<name>.{md,json,svg} and its
+    /// section of --out is replaced (default: 1-member, 3-member, 1-member-tls, …).
+    #[arg(long)]
+    name: Option<String>,
+    /// Markdown file whose section for this configuration is replaced or appended (default:
+    /// BENCHMARKS.md at the workspace root); the rest of the file is kept.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// SVG output (default: benches/results/latency.svg).
+    /// Directory of the per-configuration reports (default: benches/results).
     #[arg(long)]
-    svg: Option<PathBuf>,
-    /// Raw JSON output (default: benches/results/compare.json).
-    #[arg(long)]
-    raw: Option<PathBuf>,
+    results_dir: Option<PathBuf>,
     /// Only these workload ids (comma-separated): put-1, put-64, put-256, range-l-1,
-    /// range-l-64, range-s-64, txn-put-64, watch-1, watch-100, lease-64, mixed-64.
+    /// range-l-64, range-s-64, txn-put-64, watch-1, watch-100, lease-64, mixed-64; with
+    /// --tls: put-64, put-64-tls, range-l-64, range-l-64-tls.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Keep data dirs and server logs.
@@ -220,8 +261,18 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(v * mul))
 }
 
-fn load_opts(g: &Global) -> LoadOpts {
-    LoadOpts {
+fn load_opts(g: &Global) -> Result<LoadOpts> {
+    let files = TlsFiles {
+        cacert: g.cacert.clone(),
+        cert: g.cert.clone(),
+        key: g.key.clone(),
+    };
+    let tls = if files.any() {
+        Some(ClientTls::from_files(&files)?)
+    } else {
+        None
+    };
+    Ok(LoadOpts {
         endpoints: g.endpoints.clone(),
         clients: g.clients,
         conns: g.conns,
@@ -230,7 +281,8 @@ fn load_opts(g: &Global) -> LoadOpts {
         rate: g.rate,
         max_time: g.max_time,
         progress: !g.json,
-    }
+        tls,
+    })
 }
 
 fn shape(g: &Global) -> Shape {
@@ -240,6 +292,15 @@ fn shape(g: &Global) -> Shape {
         val_size: g.val_size,
         key_space: g.key_space,
         sequential: g.sequential_keys,
+    }
+}
+
+/// `a` as one shell word: as is when it is plain, else in single quotes.
+fn shell_quote(a: &str) -> String {
+    if !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+%".contains(c)) {
+        a.to_string()
+    } else {
+        format!("'{}'", a.replace('\'', r"'\''"))
     }
 }
 
@@ -261,7 +322,7 @@ fn print(report: &Report, json: bool) -> Result<()> {
 
 async fn run(cli: Cli) -> Result<()> {
     let g = &cli.g;
-    let mut opts = load_opts(g);
+    let mut opts = load_opts(g)?;
     let shape = shape(g);
     let (report, _) = match cli.cmd {
         Cmd::Put => workloads::put(&opts, &shape).await?,
@@ -373,30 +434,44 @@ async fn run(cli: Cli) -> Result<()> {
                 Some(p) => p,
                 None => std::env::current_exe().context("locate kv-bench")?.with_file_name("kv"),
             };
+            let members = c.members.max(1);
+            let name = c.name.unwrap_or_else(|| CompareOpts::default_name(members, c.tls));
+            anyhow::ensure!(
+                !name.is_empty() && name.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch)),
+                "--name {name:?}: use letters, digits, '-', '_' and '.'"
+            );
             let co = CompareOpts {
-                members: c.members.max(1),
+                members,
                 etcd_bin: c.etcd_bin,
                 kv_bin,
+                kv_built_from: c.kv_built_from,
                 rounds: c.rounds.max(1),
                 scale: c.scale,
+                tls: c.tls,
+                failovers: c.failovers,
+                heartbeat_ms: c.heartbeat_interval,
+                election_ms: c.election_timeout,
                 data_root: c.data_root.unwrap_or_else(std::env::temp_dir),
+                name,
                 out_md: c.out.unwrap_or_else(|| root.join("BENCHMARKS.md")),
-                out_svg: c.svg.unwrap_or_else(|| root.join("benches/results/latency.svg")),
-                out_json: c.raw.unwrap_or_else(|| root.join("benches/results/compare.json")),
+                results_dir: c.results_dir.unwrap_or_else(|| root.join("benches/results")),
+                source_dir: root.clone(),
                 only: c.only,
                 keep: c.keep,
                 progress: !g.json,
-                argv: std::env::args().collect::<Vec<_>>().join(" "),
+                argv: std::env::args().map(|a| shell_quote(&a)).collect::<Vec<_>>().join(" "),
             };
             let md = compare::run(&co).await?;
             if !g.json {
                 println!("{md}");
             }
             eprintln!(
-                "compare: wrote {}, {}, {}",
+                "compare: wrote {} (section {}), {}, {}, {}",
                 co.out_md.display(),
-                co.out_svg.display(),
-                co.out_json.display()
+                co.name,
+                co.out_report().display(),
+                co.out_json().display(),
+                co.out_svg().display()
             );
             return Ok(());
         }
@@ -416,5 +491,49 @@ fn main() {
     if let Err(e) = rt.block_on(run(cli)) {
         eprintln!("kv-bench: {e:#}");
         std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{shell_quote, Cli, Cmd};
+    use clap::{CommandFactory, Parser};
+
+    #[test]
+    fn shell_quoting() {
+        assert_eq!(shell_quote("--kv-bin"), "--kv-bin");
+        assert_eq!(shell_quote("/a/b-c_1.2"), "/a/b-c_1.2");
+        assert_eq!(shell_quote("a b `c`"), "'a b `c`'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn tls_flags_do_not_clash_with_subcommand_args() {
+        let cli = Cli::try_parse_from([
+            "kv-bench",
+            "--cacert",
+            "ca.crt",
+            "--cert",
+            "c.crt",
+            "--key",
+            "c.key",
+            "range",
+            "some/key",
+            "--consistency",
+            "s",
+        ]);
+        let cli = match cli {
+            Ok(c) => c,
+            Err(e) => panic!("parse: {e}"),
+        };
+        assert_eq!(cli.g.key.as_deref(), Some(std::path::Path::new("c.key")));
+        assert!(matches!(cli.cmd, Cmd::Range(ref r) if r.key == "some/key"));
+        assert!(Cli::try_parse_from(["kv-bench", "--cert", "c.crt", "put"]).is_err());
     }
 }

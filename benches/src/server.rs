@@ -10,9 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use proto::etcdserverpb::{kv_client::KvClient, RangeRequest};
+use proto::etcdserverpb::{kv_client::KvClient, maintenance_client::MaintenanceClient, RangeRequest, StatusRequest};
 
-use crate::load::connect_one;
+use crate::load::{connect_one, ClientTls};
 
 /// Which server a cluster runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,7 +40,10 @@ pub fn free_port() -> Result<u16> {
 pub struct Member {
     pub name: String,
     pub data_dir: PathBuf,
+    /// The client URL the member is measured on (https with TLS).
     pub client_url: String,
+    /// A second, plain-http client URL (TLS clusters only), for plaintext reference runs.
+    pub plain_url: Option<String>,
     args: Vec<String>,
     bin: PathBuf,
     log: PathBuf,
@@ -69,9 +72,38 @@ impl Member {
         self.child.as_ref().map(|c| c.id())
     }
 
-    /// `host:port` of the client listener.
+    /// The client endpoint: `host:port` for http, the full `https://host:port` for TLS.
     pub fn endpoint(&self) -> String {
         self.client_url.trim_start_matches("http://").to_string()
+    }
+
+    /// The plain-http client endpoint (`host:port`): the second listener of a TLS member,
+    /// else the only one.
+    pub fn plain_endpoint(&self) -> String {
+        self.plain_url
+            .as_deref()
+            .unwrap_or(&self.client_url)
+            .trim_start_matches("http://")
+            .to_string()
+    }
+
+    /// Whether the process was started and has not been seen to exit.
+    pub fn running(&mut self) -> bool {
+        self.child.is_some() && self.exited().is_none()
+    }
+
+    /// SIGKILL, and reap. The data dir stays, so [`Member::respawn`] restarts it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the process again with the same flags and data dir (after a kill or stop).
+    pub fn respawn(&mut self) -> Result<()> {
+        anyhow::ensure!(self.child.is_none(), "{} is still running", self.name);
+        self.spawn()
     }
 
     pub fn log_path(&self) -> &Path {
@@ -173,22 +205,79 @@ pub fn apparent_size(dir: &Path) -> u64 {
         .sum()
 }
 
+/// Server-side TLS for the client port: the member's certificate and key, and the CA its
+/// clients' certificates must chain to (`--client-cert-auth`).
+#[derive(Clone, Debug)]
+pub struct ServerTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub trusted_ca: PathBuf,
+    /// What the cluster's own probes (readiness, status, key count) connect with.
+    pub client: ClientTls,
+}
+
+/// How members are started, beyond their names, ports and data dirs.
+#[derive(Clone, Debug)]
+pub struct StartOpts {
+    /// `--heartbeat-interval`, ms.
+    pub heartbeat_ms: u64,
+    /// `--election-timeout`, ms.
+    pub election_ms: u64,
+    /// TLS on the client port (https with client certificates, plus a second plain-http
+    /// listener for reference runs); peers stay plain.
+    pub tls: Option<ServerTls>,
+}
+
+impl Default for StartOpts {
+    fn default() -> Self {
+        StartOpts {
+            heartbeat_ms: 100,
+            election_ms: 1000,
+            tls: None,
+        }
+    }
+}
+
 /// A set of members started together with `--initial-cluster` naming all of them.
 pub struct Cluster {
     pub kind: Kind,
     pub members: Vec<Member>,
+    /// TLS for the cluster's own probes (None: plain http).
+    pub client_tls: Option<ClientTls>,
+}
+
+/// What `Maintenance.Status` says about one member.
+#[derive(Clone, Copy, Debug)]
+pub struct MemberStatus {
+    pub member_id: u64,
+    /// The leader's member ID as this member sees it (0: none).
+    pub leader: u64,
+    pub raft_term: u64,
 }
 
 impl Cluster {
+    /// Starts `n` members of `kind` from `bin` with the default [`StartOpts`]; see
+    /// [`Cluster::start_with`].
+    pub fn start(kind: Kind, bin: &Path, n: usize, root: &Path) -> Result<Cluster> {
+        Self::start_with(kind, bin, n, root, &StartOpts::default())
+    }
+
     /// Starts `n` members of `kind` from `bin`, data dirs under `root/<kind>-<i>`, logs in
     /// `root/<kind>-<i>.log`. Does not wait for readiness.
-    pub fn start(kind: Kind, bin: &Path, n: usize, root: &Path) -> Result<Cluster> {
+    pub fn start_with(kind: Kind, bin: &Path, n: usize, root: &Path, opts: &StartOpts) -> Result<Cluster> {
         fs::create_dir_all(root).with_context(|| format!("create {}", root.display()))?;
+        let scheme = if opts.tls.is_some() { "https" } else { "http" };
         let mut peers = Vec::new();
         let mut clients = Vec::new();
+        let mut plains = Vec::new();
         for _ in 0..n {
             peers.push(format!("http://127.0.0.1:{}", free_port()?));
-            clients.push(format!("http://127.0.0.1:{}", free_port()?));
+            clients.push(format!("{scheme}://127.0.0.1:{}", free_port()?));
+            if opts.tls.is_some() {
+                plains.push(Some(format!("http://127.0.0.1:{}", free_port()?)));
+            } else {
+                plains.push(None);
+            }
         }
         let name = |i: usize| format!("{}-{i}", kind.name());
         let initial = (0..n)
@@ -198,15 +287,19 @@ impl Cluster {
         let mut members = Vec::new();
         for i in 0..n {
             let data_dir = root.join(name(i));
-            let args = vec![
+            let client_urls = match &plains[i] {
+                Some(p) => format!("{},{p}", clients[i]),
+                None => clients[i].clone(),
+            };
+            let mut args = vec![
                 "--name".into(),
                 name(i),
                 "--data-dir".into(),
                 data_dir.display().to_string(),
                 "--listen-client-urls".into(),
-                clients[i].clone(),
+                client_urls.clone(),
                 "--advertise-client-urls".into(),
-                clients[i].clone(),
+                client_urls,
                 "--listen-peer-urls".into(),
                 peers[i].clone(),
                 "--initial-advertise-peer-urls".into(),
@@ -217,11 +310,27 @@ impl Cluster {
                 "new".into(),
                 "--initial-cluster-token".into(),
                 "kv-bench".into(),
+                "--heartbeat-interval".into(),
+                opts.heartbeat_ms.to_string(),
+                "--election-timeout".into(),
+                opts.election_ms.to_string(),
             ];
+            if let Some(t) = &opts.tls {
+                args.extend([
+                    "--cert-file".into(),
+                    t.cert.display().to_string(),
+                    "--key-file".into(),
+                    t.key.display().to_string(),
+                    "--trusted-ca-file".into(),
+                    t.trusted_ca.display().to_string(),
+                    "--client-cert-auth".into(),
+                ]);
+            }
             let mut m = Member {
                 name: name(i),
                 data_dir,
                 client_url: clients[i].clone(),
+                plain_url: plains[i].clone(),
                 args,
                 bin: bin.to_path_buf(),
                 log: root.join(format!("{}.log", name(i))),
@@ -230,11 +339,91 @@ impl Cluster {
             m.spawn()?;
             members.push(m);
         }
-        Ok(Cluster { kind, members })
+        Ok(Cluster {
+            kind,
+            members,
+            client_tls: opts.tls.as_ref().map(|t| t.client.clone()),
+        })
     }
 
+    /// Every member's measured client endpoint (https with TLS).
     pub fn endpoints(&self) -> Vec<String> {
         self.members.iter().map(|m| m.endpoint()).collect()
+    }
+
+    /// Every member's plain-http client endpoint.
+    pub fn plain_endpoints(&self) -> Vec<String> {
+        self.members.iter().map(|m| m.plain_endpoint()).collect()
+    }
+
+    /// `Maintenance.Status` of member `i` (1 s timeout).
+    pub async fn status(&self, i: usize) -> Result<MemberStatus> {
+        let m = self.members.get(i).context("no such member")?;
+        let attempt = async {
+            let ch = connect_one(&m.endpoint(), self.client_tls.as_ref()).await?;
+            let r = MaintenanceClient::new(ch).status(StatusRequest {}).await?.into_inner();
+            Ok::<_, anyhow::Error>(MemberStatus {
+                member_id: r.header.map(|h| h.member_id).unwrap_or(0),
+                leader: r.leader,
+                raft_term: r.raft_term,
+            })
+        };
+        tokio::time::timeout(Duration::from_secs(1), attempt)
+            .await
+            .with_context(|| format!("status of {}: timed out", m.name))?
+            .with_context(|| format!("status of {}", m.name))
+    }
+
+    /// The index of the leader, once every running member names the same one (which is
+    /// one of them), polling every 20 ms for up to `timeout`.
+    pub async fn leader(&mut self, timeout: Duration) -> Result<usize> {
+        let start = Instant::now();
+        let mut last = String::from("no status yet");
+        loop {
+            let mut ids = Vec::new();
+            let mut leaders = Vec::new();
+            for i in 0..self.members.len() {
+                if !self.members[i].running() {
+                    continue;
+                }
+                match self.status(i).await {
+                    Ok(st) => {
+                        ids.push((i, st.member_id));
+                        leaders.push(st.leader);
+                    }
+                    Err(e) => last = format!("{e:#}"),
+                }
+            }
+            let running = self.members.iter_mut().map(|m| usize::from(m.running())).sum::<usize>();
+            if ids.len() == running && !leaders.is_empty() && leaders.iter().all(|l| *l != 0 && *l == leaders[0]) {
+                if let Some(&(i, _)) = ids.iter().find(|(_, id)| *id == leaders[0]) {
+                    return Ok(i);
+                }
+                last = format!("leader {:x} is not a running member", leaders[0]);
+            } else if ids.len() == running {
+                last = format!("members disagree or have no leader: {leaders:x?}");
+            }
+            if start.elapsed() > timeout {
+                anyhow::bail!("no agreed leader after {timeout:?}: {last}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Live keys, counted with a count-only Range on the first member.
+    pub async fn count_keys(&self) -> Result<i64> {
+        let m = self.members.first().context("no members")?;
+        let ch = connect_one(&m.endpoint(), self.client_tls.as_ref()).await?;
+        let r = KvClient::new(ch)
+            .range(RangeRequest {
+                key: vec![0],
+                range_end: vec![0],
+                count_only: true,
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        Ok(r.count)
     }
 
     /// The command line of member `i` (for the record).
@@ -252,6 +441,7 @@ impl Cluster {
     pub async fn wait_ready(&mut self, timeout: Duration) -> Result<Duration> {
         let start = Instant::now();
         for i in 0..self.members.len() {
+            let endpoint = self.members[i].endpoint();
             loop {
                 if let Some(st) = self.members[i].exited() {
                     anyhow::bail!(
@@ -260,7 +450,7 @@ impl Cluster {
                         self.members[i].log.display()
                     );
                 }
-                if probe(&self.members[i].endpoint()).await {
+                if probe(&endpoint, self.client_tls.as_ref()).await {
                     break;
                 }
                 if start.elapsed() > timeout {
@@ -327,9 +517,9 @@ impl Cluster {
 }
 
 /// One linearizable Range of a single key, with a short timeout.
-async fn probe(endpoint: &str) -> bool {
+async fn probe(endpoint: &str, tls: Option<&ClientTls>) -> bool {
     let attempt = async {
-        let ch = connect_one(endpoint).await.ok()?;
+        let ch = connect_one(endpoint, tls).await.ok()?;
         KvClient::new(ch)
             .range(RangeRequest {
                 key: b"kv-bench-probe".to_vec(),

@@ -140,7 +140,7 @@ impl Worker for PutWorker {
 
 /// `put`: one Put per request.
 pub async fn put(opts: &LoadOpts, shape: &Shape) -> Result<(Report, Recorder)> {
-    let chans = connect(&opts.endpoints, opts.conns()).await?;
+    let chans = connect(&opts.endpoints, opts.conns(), opts.tls.as_ref()).await?;
     let workers = clients_over(&chans, opts.clients())
         .into_iter()
         .enumerate()
@@ -185,7 +185,7 @@ impl Worker for RangeWorker {
 
 /// `range`: one Range per request (linearizable unless `serializable`).
 pub async fn range(opts: &LoadOpts, shape: &Shape, r: &RangeOpts) -> Result<(Report, Recorder)> {
-    let chans = connect(&opts.endpoints, opts.conns()).await?;
+    let chans = connect(&opts.endpoints, opts.conns(), opts.tls.as_ref()).await?;
     let keys: Vec<Vec<u8>> = match r.prefill {
         0 => Vec::new(),
         1 => vec![r.key.clone()],
@@ -310,7 +310,7 @@ impl Worker for TxnPutWorker {
 
 /// `txn-put`: one compare(mod_revision)-and-put Txn per request.
 pub async fn txn_put(opts: &LoadOpts, shape: &Shape) -> Result<(Report, Recorder)> {
-    let chans = connect(&opts.endpoints, opts.conns()).await?;
+    let chans = connect(&opts.endpoints, opts.conns(), opts.tls.as_ref()).await?;
     let conflicts = Arc::new(AtomicU64::new(0));
     let clients = opts.clients() as u64;
     let workers = clients_over(&chans, opts.clients())
@@ -424,7 +424,7 @@ async fn open_watch_stream(
 /// (0 = as fast as possible); every delivered event is timed from just before its Put
 /// was sent. `ok` counts events delivered; extra.missing_events counts those never seen.
 pub async fn watch(name: &str, opts: &LoadOpts, shape: &Shape, w: &WatchOpts) -> Result<(Report, Recorder)> {
-    let chans = connect(&opts.endpoints, opts.conns()).await?;
+    let chans = connect(&opts.endpoints, opts.conns(), opts.tls.as_ref()).await?;
     let key = shape.prefix.as_bytes().to_vec();
     let end = prefix_end(&key);
     let streams = w.streams.clamp(1, w.watchers.max(1));
@@ -519,7 +519,7 @@ impl Worker for KeepAliveWorker {
 /// `lease-keepalive`: each client holds one lease and renews it on its own stream; one
 /// request = one keepalive round trip.
 pub async fn lease_keepalive(opts: &LoadOpts) -> Result<(Report, Recorder)> {
-    let chans = connect(&opts.endpoints, opts.conns()).await?;
+    let chans = connect(&opts.endpoints, opts.conns(), opts.tls.as_ref()).await?;
     let mut workers = Vec::new();
     for i in 0..opts.clients() {
         let mut c = LeaseClient::new(chans[i % chans.len()].clone());
@@ -683,7 +683,7 @@ impl Worker for MixedWorker {
 /// and list pages (`limit`, continued at the first page's revision), writes are kube-style
 /// compare-and-puts; `watchers` streams watch the resource prefixes meanwhile.
 pub async fn mixed(opts: &LoadOpts, shape: &Shape, mix: &MixedOpts) -> Result<(Report, Recorder)> {
-    let chans = connect(&opts.endpoints, opts.conns()).await?;
+    let chans = connect(&opts.endpoints, opts.conns(), opts.tls.as_ref()).await?;
     let keys = (0..shape.space()).map(|n| object_key(shape, n)).collect();
     prefill(&chans, keys, shape.value()).await?;
     let events = Arc::new(AtomicU64::new(0));
