@@ -259,6 +259,14 @@ impl Loop {
             && self.node.raft.prs().conf().voters().contains(self.cfg.id)
         {
             let _ = self.node.campaign();
+        } else if self.node.raft.prs().conf().voters().contains(self.cfg.id) {
+            // As etcd's adjustTicks: start with all but two ticks of the election timeout
+            // elapsed, so a new cluster elects (and a restarted member could campaign) after
+            // the randomised part only. Two ticks leave room to hear a live leader's
+            // heartbeat first; pre-vote keeps an early campaign from disrupting it.
+            for _ in 0..self.cfg.election_tick.saturating_sub(2) {
+                self.node.tick();
+            }
         }
         loop {
             let wait = next_tick.saturating_duration_since(Instant::now());
