@@ -28,6 +28,13 @@ printf 'value("/app/x") = "1"\n\nput /app/y 2\n\nput /other z\n\n' | $A txn
 printf 'value("/other") = "1"\n\nput /app/y 2\n\n\n' | $A txn
 timeout 3 $A watch /other
 echo "watch-exit=$?"
+# An allowed watch sees root's write.
+timeout 4 $A watch /app/w &
+wp=$!
+sleep 1.5
+$R put /app/w seen >/dev/null
+wait $wp
+echo "allowed-watch-exit=$?"
 $R role get app
 $R user list
 $R user get alice
