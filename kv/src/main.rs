@@ -88,6 +88,10 @@ async fn run(cfg: kv::config::Config) -> anyhow::Result<()> {
     if let Err(e) = backend.sync() {
         tracing::error!(error = %e, "final sync failed");
     }
+    // Memtables to disk, so the next start opens the database without replaying its WAL.
+    if let Err(e) = backend.flush_memtables() {
+        tracing::warn!(error = %e, "final flush failed");
+    }
     std::mem::forget(backend);
     tracing::info!("stopped");
     Ok(())
