@@ -5,9 +5,18 @@
 //! (default `$CARGO_TARGET_DIR/debug/kv`) with etcd's flags;
 //! `APISERVER_TEST_ETCD=http://host:port` uses a running store;
 //! anything else (or unset) starts `/usr/bin/etcd`.
+//! `http` is the HTTP(S) client; `stock` starts a stock kube-apiserver v1.20.2.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod http;
+mod stock;
+
+#[allow(unused_imports)]
+pub use http::{Http, Watch};
+#[allow(unused_imports)]
+pub use stock::{stock_kube_apiserver, StockApiServer, STOCK_TOKEN};
+
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -22,7 +31,7 @@ pub fn free_port() -> u16 {
 }
 
 /// A child process killed (and reaped) on drop.
-pub struct Proc(Child);
+pub struct Proc(pub(crate) Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -92,6 +101,7 @@ impl Store {
 pub struct ApiServer {
     pub port: u16,
     pub url: String,
+    pub http: Http,
     proc: Proc,
 }
 
@@ -121,6 +131,7 @@ impl ApiServer {
         let s = ApiServer {
             port,
             url: format!("http://127.0.0.1:{port}"),
+            http: Http::plain(port),
             proc: Proc(child),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -137,8 +148,7 @@ impl ApiServer {
 
     /// Plain HTTP request: (status code, body).
     pub fn request(&self, method: &str, path: &str, content_type: &str, body: &str) -> (u16, String) {
-        self.try_request(method, path, content_type, body)
-            .expect("http request")
+        self.http.request(method, path, content_type, body)
     }
 
     pub fn get(&self, path: &str) -> (u16, String) {
@@ -146,61 +156,31 @@ impl ApiServer {
     }
 
     fn try_get(&self, path: &str) -> std::io::Result<(u16, String)> {
-        self.try_request("GET", path, "application/json", "")
-    }
-
-    fn try_request(&self, method: &str, path: &str, ct: &str, body: &str) -> std::io::Result<(u16, String)> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port))?;
-        s.set_read_timeout(Some(Duration::from_secs(10)))?;
-        write!(
-            s,
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        )?;
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw)?;
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-            dechunk(rest)
-        } else {
-            rest.to_string()
-        };
-        Ok((code, body))
+        self.http.try_request("GET", path, "application/json", "")
     }
 
     pub fn json(&self, method: &str, path: &str, ct: &str, body: &str) -> (u16, serde_json::Value) {
-        let (code, b) = self.request(method, path, ct, body);
-        let v = serde_json::from_str(&b).unwrap_or_else(|e| panic!("{method} {path}: {e}: {b}"));
-        (code, v)
+        self.http.json(method, path, ct, body)
     }
-}
-
-fn dechunk(s: &str) -> String {
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some((len, tail)) = rest.split_once("\r\n") {
-        let n = usize::from_str_radix(len.trim(), 16).unwrap_or(0);
-        if n == 0 || tail.len() < n {
-            break;
-        }
-        out.push_str(&tail[..n]);
-        rest = tail[n..].trim_start_matches("\r\n");
-    }
-    out
 }
 
 /// kubectl 1.32 with its own HOME (no discovery cache or kubeconfig leaks).
 pub struct Kubectl {
     server: String,
+    /// Arguments before every command (e.g. `--token`).
+    args: Vec<String>,
     home: tempfile::TempDir,
 }
 
 impl Kubectl {
     pub fn new(server: &str) -> Kubectl {
+        Self::with_args(server, &[])
+    }
+
+    pub fn with_args(server: &str, args: &[&str]) -> Kubectl {
         Kubectl {
             server: server.to_string(),
+            args: args.iter().map(|a| a.to_string()).collect(),
             home: tempfile::tempdir().expect("home"),
         }
     }
@@ -215,6 +195,7 @@ impl Kubectl {
             .env("KUBECONFIG", self.home.path().join("no-kubeconfig"))
             .arg("--server")
             .arg(&self.server)
+            .args(&self.args)
             .args(args);
         c
     }

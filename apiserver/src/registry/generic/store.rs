@@ -467,7 +467,7 @@ fn merge_update(
     m.remove("selfLink");
     if sub.is_none() {
         res.strategy.prepare_for_update(&mut new, current);
-        if res.strategy.tracks_generation() && new.get("spec") != current.get("spec") {
+        if res.strategy.tracks_generation() && !same_ignoring_nulls(spec(&new), spec(current)) {
             let g = current
                 .pointer("/metadata/generation")
                 .and_then(Value::as_i64)
@@ -481,4 +481,48 @@ fn merge_update(
         }
     }
     Ok(new)
+}
+
+fn spec(obj: &Value) -> &Value {
+    obj.get("spec").unwrap_or(&Value::Null)
+}
+
+/// Equality as Go sees two JSON values once decoded: an object field that is null is the same
+/// as an absent one. A pod template's `creationTimestamp: null` (Go's JSON for a zero
+/// metav1.Time, which our defaulting adds) is absent from the same template decoded from
+/// protobuf (a stock kube-apiserver's value, or ours with protobuf storage).
+fn same_ignoring_nulls(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let set = |m: &serde_json::Map<String, Value>| m.values().filter(|v| !v.is_null()).count();
+            set(x) == set(y)
+                && x.iter()
+                    .filter(|(_, v)| !v.is_null())
+                    .all(|(k, v)| y.get(k).is_some_and(|w| same_ignoring_nulls(v, w)))
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(v, w)| same_ignoring_nulls(v, w))
+        }
+        _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn null_fields_are_absent_fields_when_deciding_on_a_new_generation() {
+        let stored = json!({"spec": {"replicas": 3, "template": {"metadata": {"labels": {"a": "b"}}}}});
+        let defaulted = json!({"spec": {"replicas": 3,
+            "template": {"metadata": {"labels": {"a": "b"}, "creationTimestamp": null}}}});
+        assert!(same_ignoring_nulls(spec(&defaulted), spec(&stored)));
+        assert!(same_ignoring_nulls(spec(&stored), spec(&defaulted)));
+        let scaled = json!({"spec": {"replicas": 4, "template": {"metadata": {"labels": {"a": "b"}}}}});
+        assert!(!same_ignoring_nulls(spec(&scaled), spec(&stored)));
+        let relabelled = json!({"spec": {"replicas": 3, "template": {"metadata": {"labels": {"a": "c"}}}}});
+        assert!(!same_ignoring_nulls(spec(&relabelled), spec(&stored)));
+        assert!(!same_ignoring_nulls(&json!([1, null]), &json!([1])));
+        assert!(same_ignoring_nulls(spec(&json!({})), spec(&json!({"spec": null}))));
+    }
 }

@@ -1,20 +1,25 @@
 //! Protobuf → JSON for Kubernetes objects, guided by the generated schema.
 //!
-//! Go's JSON encoding of these types drops most zero values (omitempty), so
-//! empty strings, zero numbers and false booleans are omitted except for
-//! pointer fields where zero is meaningful (`KEEP_ZERO`); messages are kept
-//! (possibly empty), as Go prints non-pointer structs. Well-known types
+//! go-to-protobuf writes every non-pointer scalar field, zero or not, and a
+//! pointer field only when it is set; Go's JSON then prints a zero ("", 0,
+//! false) only for pointer fields and fields without `omitempty`. Which
+//! fields those are comes per message from Kubernetes 1.20's types.go
+//! (`zero_fields.rs`); fields newer than that fall back to a list of JSON
+//! names that are pointers wherever they occur (`KEEP_ZERO`). Messages are
+//! kept (possibly empty), as Go prints non-pointer structs. Well-known types
 //! (Time, MicroTime, Duration, Quantity, IntOrString, RawExtension,
 //! FieldsV1) get their JSON forms. Malformed input is an error, never a panic.
 
 use base64::Engine;
 use serde_json::{json, Map, Value};
 
+use super::zero_fields::ZERO_FIELDS;
 use crate::schema::{is_special, kind_message, message, Ty, META};
 
 const MAX_DEPTH: usize = 64;
 
-/// Pointer fields whose zero/false value means something (kept in JSON).
+/// Pointer fields whose zero/false value means something (kept in JSON), for
+/// fields `ZERO_FIELDS` does not know.
 const KEEP_ZERO: &[&str] = &[
     "replicas",
     "revisionHistoryLimit",
@@ -52,7 +57,6 @@ const KEEP_ZERO: &[&str] = &[
     "ready",
     "started",
     "allocateLoadBalancerNodePorts",
-    "publishNotReadyAddresses",
 ];
 
 struct Reader<'a> {
@@ -168,7 +172,7 @@ fn decode_at(name: &str, buf: &[u8], depth: usize) -> Result<Option<Value>, Stri
                 }
             }
             ty => match scalar_or_msg(ty, raw, depth)? {
-                Some(v) if keep(f.name, &v) => {
+                Some(v) if keep(name, f.name, &v) => {
                     out.insert(f.name.to_string(), v);
                 }
                 _ => {
@@ -180,13 +184,22 @@ fn decode_at(name: &str, buf: &[u8], depth: usize) -> Result<Option<Value>, Stri
     Ok(Some(Value::Object(out)))
 }
 
-fn keep(name: &str, v: &Value) -> bool {
-    match v {
-        Value::String(s) => !s.is_empty(),
-        Value::Bool(b) => *b || KEEP_ZERO.contains(&name),
-        Value::Number(n) => n.as_f64() != Some(0.0) || KEEP_ZERO.contains(&name),
-        Value::Null => false,
-        _ => true,
+/// Whether field `field` of message `msg`, present with value `v`, appears in Go's JSON.
+fn keep(msg: &str, field: &str, v: &Value) -> bool {
+    let zero = match v {
+        Value::String(s) => s.is_empty(),
+        Value::Bool(b) => !*b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::Null => return false,
+        _ => false,
+    };
+    !zero || keep_zero(msg, field)
+}
+
+fn keep_zero(msg: &str, field: &str) -> bool {
+    match ZERO_FIELDS.binary_search_by(|(m, f, _)| (*m, *f).cmp(&(msg, field))) {
+        Ok(i) => ZERO_FIELDS[i].2,
+        Err(_) => KEEP_ZERO.contains(&field),
     }
 }
 
@@ -445,6 +458,51 @@ mod tests {
             obj,
             json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cm","labels":{"a":"b"}},"data":{"k":"v"},"immutable":false})
         );
+    }
+
+    fn zero_varint(n: u32, out: &mut Vec<u8>) {
+        tag(n, 0, out);
+        varint(0, out);
+    }
+
+    /// Zero scalars as a stock kube-apiserver writes them (every non-pointer field, zero or
+    /// not) print as Go's JSON does: DeploymentStatus.replicas and
+    /// ServiceSpec.publishNotReadyAddresses are non-pointer `omitempty` (dropped), while
+    /// DeploymentSpec.replicas is a pointer and ContainerStatus.imageID has no `omitempty`.
+    #[test]
+    fn zero_values_follow_the_go_field_not_the_json_name() {
+        let mut spec = Vec::new();
+        zero_varint(1, &mut spec); // replicas: 0 (*int32)
+        let mut status = Vec::new();
+        zero_varint(2, &mut status); // replicas: 0 (int32, omitempty)
+        let mut deploy = Vec::new();
+        bytes(2, &spec, &mut deploy);
+        bytes(3, &status, &mut deploy);
+        let obj = decode_envelope(&envelope("apps/v1", "Deployment", &deploy)).expect("deployment");
+        assert_eq!(obj["spec"], json!({"replicas": 0}));
+        assert_eq!(obj["status"], json!({}));
+
+        let mut svc_spec = Vec::new();
+        bytes(3, b"10.96.0.10", &mut svc_spec);
+        zero_varint(13, &mut svc_spec); // publishNotReadyAddresses: false (bool, omitempty)
+        let got = decode_message("k8s.io.api.core.v1.ServiceSpec", &svc_spec).expect("service spec");
+        assert_eq!(got, json!({"clusterIP": "10.96.0.10"}));
+
+        let mut cs = Vec::new();
+        bytes(1, b"c", &mut cs);
+        zero_varint(4, &mut cs); // ready: false (no omitempty)
+        bytes(7, b"", &mut cs); // imageID: "" (no omitempty)
+        let got = decode_message("k8s.io.api.core.v1.ContainerStatus", &cs).expect("container status");
+        assert_eq!(got, json!({"name": "c", "ready": false, "imageID": ""}));
+    }
+
+    #[test]
+    fn zero_fields_table_is_sorted_for_binary_search() {
+        assert!(ZERO_FIELDS.windows(2).all(|w| (w[0].0, w[0].1) < (w[1].0, w[1].1)));
+        assert!(keep_zero("k8s.io.api.apps.v1.DeploymentSpec", "replicas"));
+        assert!(!keep_zero("k8s.io.api.apps.v1.DeploymentStatus", "replicas"));
+        // Newer than 1.20: the JSON-name fallback.
+        assert!(keep_zero("k8s.io.api.core.v1.PodSpec", "hostUsers"));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 pub mod decode;
 pub mod encode;
+mod zero_fields;
 
 pub use decode::decode_envelope;
 pub use encode::encode_envelope;
