@@ -8,9 +8,9 @@ mod common;
 use std::time::Duration;
 
 use base64::Engine;
-use common::{ApiServer, Store};
+use common::{etcd_kv, ApiServer, Store};
 use proto::etcdserverpb::kv_client::KvClient;
-use proto::etcdserverpb::{CompactionRequest, RangeRequest};
+use proto::etcdserverpb::CompactionRequest;
 use serde_json::{json, Value};
 
 const JSON: &str = "application/json";
@@ -24,22 +24,6 @@ fn pod(name: &str, labels: Value) -> String {
 
 fn etcd_get(endpoint: &str, key: &str) -> Option<(Vec<u8>, i64)> {
     etcd_kv(endpoint, key).map(|kv| (kv.value, kv.mod_revision))
-}
-
-fn etcd_kv(endpoint: &str, key: &str) -> Option<proto::mvccpb::KeyValue> {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(async {
-        let mut c = KvClient::connect(endpoint.to_string()).await.expect("etcd connect");
-        let r = c
-            .range(RangeRequest {
-                key: key.as_bytes().to_vec(),
-                ..Default::default()
-            })
-            .await
-            .expect("range")
-            .into_inner();
-        r.kvs.into_iter().next()
-    })
 }
 
 fn etcd_compact(endpoint: &str, rev: i64) {

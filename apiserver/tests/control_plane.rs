@@ -193,3 +193,78 @@ fn secure_port_requires_a_known_bearer_token() {
     assert_eq!(curl(Some("wrong")), "401");
     assert!(cert_dir.join("apiserver.crt").exists());
 }
+
+/// A Job runs its pods one at a time until two succeed (the test plays the kubelet by
+/// setting pod phases), then is Complete; its pods are not garbage collected while it lives,
+/// and go with it. A Job without restartPolicy is refused with Kubernetes' message.
+#[test]
+fn job_runs_to_completion() {
+    let store = Store::start();
+    let api = ApiServer::start_with(&store.endpoint, &["--controllers=*", "--scheduler=true"]);
+    let bad = json!({"apiVersion":"batch/v1","kind":"Job","metadata":{"name":"bad"},
+        "spec":{"template":{"spec":{"containers":[{"name":"c","image":"busybox"}]}}}});
+    let (code, b) = api.json("POST", "/apis/batch/v1/namespaces/default/jobs", JSON, &bad.to_string());
+    assert_eq!(code, 422, "{b}");
+    assert!(
+        b["message"].as_str().is_some_and(|m| m.contains(
+            r#"spec.template.spec.restartPolicy: Unsupported value: "Always": supported values: "OnFailure", "Never""#
+        )),
+        "{b}"
+    );
+    let job = json!({"apiVersion":"batch/v1","kind":"Job","metadata":{"name":"pi"},
+        "spec":{"completions":2,"parallelism":1,"template":{"spec":{"restartPolicy":"Never",
+            "containers":[{"name":"c","image":"busybox","command":["true"]}]}}}});
+    let (code, created) = api.json("POST", "/apis/batch/v1/namespaces/default/jobs", JSON, &job.to_string());
+    assert_eq!(code, 201, "{created}");
+    let uid = created["metadata"]["uid"].as_str().expect("uid").to_string();
+    assert_eq!(
+        created["spec"]["selector"]["matchLabels"]["controller-uid"],
+        uid.as_str()
+    );
+    assert_eq!(created["spec"]["backoffLimit"], 6);
+    for round in 1..=2 {
+        let pod = wait_for(30, "one active pod of the Job", || {
+            let p: Vec<Value> = items(&api, "/api/v1/namespaces/default/pods")
+                .into_iter()
+                .filter(|p| p["status"]["phase"] != "Succeeded")
+                .collect();
+            (p.len() == 1).then(|| p[0].clone())
+        });
+        assert_eq!(pod["metadata"]["labels"]["job-name"], "pi");
+        assert_eq!(pod["metadata"]["ownerReferences"][0]["uid"], uid.as_str());
+        let name = pod["metadata"]["name"].as_str().expect("name").to_string();
+        let (code, b) = api.json(
+            "PATCH",
+            &format!("/api/v1/namespaces/default/pods/{name}/status"),
+            MERGE,
+            r#"{"status":{"phase":"Succeeded"}}"#,
+        );
+        assert_eq!(code, 200, "round {round}: {b}");
+        if round == 1 {
+            // The controller starts the second pod only after the first succeeded.
+            wait_for(30, "the second pod", || {
+                (items(&api, "/api/v1/namespaces/default/pods").len() == 2).then_some(())
+            });
+        }
+    }
+    let done = wait_for(30, "the Job Complete", || {
+        let (_, j) = api.json("GET", "/apis/batch/v1/namespaces/default/jobs/pi", JSON, "");
+        (j["status"]["conditions"][0]["type"] == "Complete").then_some(j)
+    });
+    assert_eq!(done["status"]["succeeded"], 2);
+    assert!(done["status"]["completionTime"].is_string());
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        items(&api, "/api/v1/namespaces/default/pods").len(),
+        2,
+        "no extra pods, none collected"
+    );
+    let (code, b) = api.json("DELETE", "/apis/batch/v1/namespaces/default/jobs/pi", JSON, "");
+    assert_eq!(code, 200, "{b}");
+    wait_for(30, "the Job's pods collected", || {
+        items(&api, "/api/v1/namespaces/default/pods")
+            .iter()
+            .all(|p| !p["metadata"]["deletionTimestamp"].is_null())
+            .then_some(())
+    });
+}

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{wait_line, ApiServer, Kubectl, Store};
+use common::{etcd_kv, wait_line, ApiServer, Kubectl, Store};
 
 const POD: &str = r#"
 apiVersion: v1
@@ -333,4 +333,142 @@ fn walkthrough(apiserver_args: &[&str]) {
     assert!(out.contains(r#"namespace "team-a" deleted"#), "{out}");
     let after = k.run(&["get", "namespace", "team-a"]);
     assert!(!after.status.success(), "namespace still there");
+}
+
+/// `kubectl create` of the other built-in kinds (kubectl sends them as protobuf): Jobs,
+/// CronJobs (batch/v1 as kubectl 1.32 writes them, also read as 1.20's v1beta1), RBAC,
+/// PriorityClass, PodDisruptionBudget, Ingress, PersistentVolumeClaim; each is read back.
+#[test]
+fn other_builtin_kinds_with_kubectl() {
+    let store = Store::start();
+    let api = ApiServer::start_with(
+        &store.endpoint,
+        &["--storage-media-type", "application/vnd.kubernetes.protobuf"],
+    );
+    let k = Kubectl::new(&api.url);
+    for (args, want) in [
+        (
+            vec!["create", "job", "once", "--image=busybox", "--", "echo", "hi"],
+            "job.batch/once created",
+        ),
+        (
+            vec![
+                "create",
+                "cronjob",
+                "tick",
+                "--image=busybox",
+                "--schedule=*/5 * * * *",
+                "--",
+                "date",
+            ],
+            "cronjob.batch/tick created",
+        ),
+        (
+            vec![
+                "create",
+                "clusterrole",
+                "pod-reader",
+                "--verb=get,list",
+                "--resource=pods",
+            ],
+            "clusterrole.rbac.authorization.k8s.io/pod-reader created",
+        ),
+        (
+            vec![
+                "create",
+                "rolebinding",
+                "read-pods",
+                "--clusterrole=pod-reader",
+                "--user=bob",
+            ],
+            "rolebinding.rbac.authorization.k8s.io/read-pods created",
+        ),
+        (
+            vec!["create", "priorityclass", "high", "--value=1000"],
+            "priorityclass.scheduling.k8s.io/high created",
+        ),
+        (
+            vec!["create", "pdb", "web", "--selector=app=web", "--min-available=1"],
+            "poddisruptionbudget.policy/web created",
+        ),
+        (
+            vec!["create", "ingress", "web", "--rule=web.example/=web:80"],
+            "ingress.networking.k8s.io/web created",
+        ),
+    ] {
+        let out = k.ok(&args);
+        assert!(out.contains(want), "{args:?}: {out}");
+    }
+    let pvc = "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: data}\nspec:\n  accessModes: [ReadWriteOnce]\n  resources: {requests: {storage: 1Gi}}\n";
+    assert!(k
+        .ok_stdin(&["apply", "-f", "-"], Some(pvc))
+        .contains("persistentvolumeclaim/data created"));
+
+    assert_eq!(
+        k.ok(&[
+            "get",
+            "job",
+            "once",
+            "-o",
+            "jsonpath={.spec.template.spec.restartPolicy}"
+        ]),
+        "Never"
+    );
+    let sel = k.ok(&[
+        "get",
+        "job",
+        "once",
+        "-o",
+        "jsonpath={.spec.selector.matchLabels.controller-uid}",
+    ]);
+    let uid = k.ok(&["get", "job", "once", "-o", "jsonpath={.metadata.uid}"]);
+    assert_eq!(sel, uid, "a Job's generated selector is its uid");
+    assert_eq!(
+        k.ok(&["get", "cronjob", "tick", "-o", "jsonpath={.spec.schedule}"]),
+        "*/5 * * * *"
+    );
+    let (code, v1beta1) = api.json(
+        "GET",
+        "/apis/batch/v1beta1/namespaces/default/cronjobs/tick",
+        "application/json",
+        "",
+    );
+    assert_eq!(code, 200, "{v1beta1}");
+    assert_eq!(v1beta1["spec"]["schedule"], "*/5 * * * *");
+    assert_eq!(
+        k.ok(&["get", "clusterrole", "pod-reader", "-o", "jsonpath={.rules[0].verbs}"]),
+        r#"["get","list"]"#
+    );
+    assert_eq!(
+        k.ok(&["get", "rolebinding", "read-pods", "-o", "jsonpath={.subjects[0].name}"]),
+        "bob"
+    );
+    assert_eq!(k.ok(&["get", "pc", "high", "-o", "jsonpath={.value}"]), "1000");
+    assert_eq!(k.ok(&["get", "pdb", "web", "-o", "jsonpath={.spec.minAvailable}"]), "1");
+    assert_eq!(
+        k.ok(&["get", "ingress", "web", "-o", "jsonpath={.spec.rules[0].host}"]),
+        "web.example"
+    );
+    assert_eq!(
+        k.ok(&["get", "pvc", "data", "-o", "jsonpath={.status.phase}"]),
+        "Pending"
+    );
+    let all = k.ok(&["get", "all"]);
+    assert!(
+        all.contains("job.batch/once") && all.contains("cronjob.batch/tick"),
+        "{all}"
+    );
+    // Stored in kube-apiserver's protobuf envelope under its keys.
+    for key in [
+        "/registry/jobs/default/once",
+        "/registry/clusterroles/pod-reader",
+        "/registry/ingress/default/web",
+    ] {
+        let raw = etcd_kv(&store.endpoint, key).expect("stored").value;
+        assert!(
+            raw.starts_with(b"k8s\x00"),
+            "{key} not in the protobuf envelope: {:?}",
+            &raw[..raw.len().min(16)]
+        );
+    }
 }

@@ -14,6 +14,7 @@ pub const OWNER_KINDS: &[(&str, &str)] = &[
     ("apps/v1", "ReplicaSet"),
     ("apps/v1", "DaemonSet"),
     ("apps/v1", "StatefulSet"),
+    ("batch/v1", "Job"),
     ("v1", "Service"),
     ("v1", "Node"),
 ];

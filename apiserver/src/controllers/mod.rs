@@ -4,12 +4,13 @@
 //! (`trigger`). Nothing here touches the store directly.
 //!
 //! Controllers: `replicaset`, `deployment`, `garbagecollector` (background), `endpoint`
-//! (Endpoints + EndpointSlices), `serviceaccount-token`, `nodelifecycle`. The default ServiceAccount per
+//! (Endpoints + EndpointSlices), `serviceaccount-token`, `nodelifecycle`, `job`. The default ServiceAccount per
 //! namespace is still created by the apiserver itself (`registry::namespace_lifecycle`).
 
 pub mod deployment;
 pub mod endpoints;
 pub mod gc;
+pub mod job;
 pub mod nodelifecycle;
 pub mod replicaset;
 pub mod serviceaccount;
@@ -52,6 +53,7 @@ pub const ALL: &[&str] = &[
     "endpoint",
     "serviceaccount-token",
     "nodelifecycle",
+    "job",
 ];
 
 /// Set a label on an object or template (`metadata.labels[k] = v`).
@@ -130,6 +132,18 @@ async fn deployment_pass(c: &Client) -> Result<()> {
     Ok(())
 }
 
+async fn job_pass(c: &Client) -> Result<()> {
+    let jobs = c.list("/apis/batch/v1/jobs").await?;
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let pods = c.list("/api/v1/pods").await?;
+    for j in &jobs {
+        apply(c, job::reconcile(j, &pods)).await;
+    }
+    Ok(())
+}
+
 async fn gc_pass(c: &Client) -> Result<()> {
     // Dependents first, owners second: see gc::reconcile.
     let mut deps = Vec::new();
@@ -153,6 +167,7 @@ async fn gc_pass(c: &Client) -> Result<()> {
         "/apis/apps/v1/replicasets",
         "/apis/apps/v1/daemonsets",
         "/apis/apps/v1/statefulsets",
+        "/apis/batch/v1/jobs",
         "/api/v1/services",
         "/api/v1/nodes",
     ] {
@@ -202,6 +217,7 @@ pub fn inputs(name: &str) -> &'static [&'static str] {
             "/apis/apps/v1/deployments",
             "/apis/apps/v1/daemonsets",
             "/apis/apps/v1/statefulsets",
+            "/apis/batch/v1/jobs",
             "/api/v1/services",
             "/api/v1/nodes",
         ],
@@ -212,6 +228,7 @@ pub fn inputs(name: &str) -> &'static [&'static str] {
             "/apis/discovery.k8s.io/v1beta1/endpointslices",
         ],
         "serviceaccount-token" => &["/api/v1/serviceaccounts", "/api/v1/secrets"],
+        "job" => &["/apis/batch/v1/jobs", "/api/v1/pods"],
         "nodelifecycle" => &[
             "/api/v1/nodes",
             "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
@@ -260,6 +277,7 @@ pub fn spawn(
                     "endpoint" => endpoints_pass(&c).await,
                     "serviceaccount-token" => token_pass(&c, &ca_pem).await,
                     "nodelifecycle" => node_lifecycle_pass(&c).await,
+                    "job" => job_pass(&c).await,
                     _ => Ok(()),
                 };
                 if let Err(e) = r {
@@ -281,7 +299,7 @@ mod tests {
         assert_eq!(enabled("*"), ALL.to_vec());
         assert_eq!(
             enabled("*,-garbagecollector,-serviceaccount-token,-nodelifecycle"),
-            vec!["replicaset", "deployment", "endpoint"]
+            vec!["replicaset", "deployment", "endpoint", "job"]
         );
         assert_eq!(enabled("deployment"), vec!["deployment"]);
         assert!(enabled("").is_empty());

@@ -3,7 +3,8 @@
 //! Group/version/kind, names for discovery, scope, the etcd key prefix
 //! (kube-apiserver 1.20's special prefixes: nodes→minions,
 //! services→services/specs, endpoints→services/endpoints,
-//! replicationcontrollers→controllers), subresources, selectable fields
+//! replicationcontrollers→controllers, ingresses→ingress, CRDs under
+//! apiextensions.k8s.io/customresourcedefinitions), subresources, selectable fields
 //! and the strategy. Adding a resource = adding a row.
 
 use super::strategy::*;
@@ -183,6 +184,88 @@ pub static RESOURCES: &[ResourceInfo] = &[
     },
     res!("storage.k8s.io", "v1", "CSIDriver", "csidrivers", "csidriver", &[], &[], false,
          "csidrivers", &[], &[], PlainStrategy),
+    res!("", "v1", "PersistentVolume", "persistentvolumes", "persistentvolume", &["pv"], &[],
+         false, "persistentvolumes", &[Status], &[], PendingPhaseStrategy),
+    res!("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", "persistentvolumeclaim",
+         &["pvc"], &[], true, "persistentvolumeclaims", &[Status], &[], PendingPhaseStrategy),
+    ResourceInfo {
+        top_fields: &["spec"],
+        ..res!("", "v1", "LimitRange", "limitranges", "limitrange", &["limits"], &[], true,
+               "limitranges", &[], &[], PlainStrategy)
+    },
+    res!("", "v1", "ResourceQuota", "resourcequotas", "resourcequota", &["quota"], &[], true,
+         "resourcequotas", &[Status], &[], PlainStrategy),
+    ResourceInfo {
+        top_fields: &["template"],
+        ..res!("", "v1", "PodTemplate", "podtemplates", "podtemplate", &[], &[], true,
+               "podtemplates", &[], &[], PlainStrategy)
+    },
+    res!("batch", "v1", "Job", "jobs", "job", &[], ALL, true, "jobs", &[Status], &[],
+         JobStrategy),
+    // batch/v1 (Kubernetes 1.21+, what kubectl 1.32 creates) and 1.20's batch/v1beta1 share
+    // one store.
+    res!("batch", "v1", "CronJob", "cronjobs", "cronjob", &["cj"], ALL, true, "cronjobs",
+         &[Status], &[], CronJobStrategy),
+    res!("batch", "v1beta1", "CronJob", "cronjobs", "cronjob", &["cj"], ALL, true, "cronjobs",
+         &[Status], &[], CronJobStrategy),
+    ResourceInfo {
+        top_fields: &["rules"],
+        ..res!("rbac.authorization.k8s.io", "v1", "Role", "roles", "role", &[], &[], true,
+               "roles", &[], &[], PlainStrategy)
+    },
+    ResourceInfo {
+        top_fields: &["rules", "aggregationRule"],
+        ..res!("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", "clusterrole",
+               &[], &[], false, "clusterroles", &[], &[], PlainStrategy)
+    },
+    ResourceInfo {
+        top_fields: &["subjects", "roleRef"],
+        ..res!("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", "rolebinding",
+               &[], &[], true, "rolebindings", &[], &[], PlainStrategy)
+    },
+    ResourceInfo {
+        top_fields: &["subjects", "roleRef"],
+        ..res!("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings",
+               "clusterrolebinding", &[], &[], false, "clusterrolebindings", &[], &[], PlainStrategy)
+    },
+    ResourceInfo {
+        top_fields: &[
+            "provisioner", "parameters", "reclaimPolicy", "mountOptions", "allowVolumeExpansion",
+            "volumeBindingMode", "allowedTopologies",
+        ],
+        ..res!("storage.k8s.io", "v1", "StorageClass", "storageclasses", "storageclass", &["sc"],
+               &[], false, "storageclasses", &[], &[], PlainStrategy)
+    },
+    res!("storage.k8s.io", "v1", "VolumeAttachment", "volumeattachments", "volumeattachment",
+         &[], &[], false, "volumeattachments", &[Status], &[], PlainStrategy),
+    ResourceInfo {
+        top_fields: &["value", "globalDefault", "description", "preemptionPolicy"],
+        ..res!("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", "priorityclass",
+               &["pc"], &[], false, "priorityclasses", &[], &[], PlainStrategy)
+    },
+    res!("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets",
+         "poddisruptionbudget", &["pdb"], &[], true, "poddisruptionbudgets", &[Status], &[],
+         PlainStrategy),
+    res!("policy", "v1beta1", "PodDisruptionBudget", "poddisruptionbudgets",
+         "poddisruptionbudget", &["pdb"], &[], true, "poddisruptionbudgets", &[Status], &[],
+         PlainStrategy),
+    res!("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", "networkpolicy",
+         &["netpol"], &[], true, "networkpolicies", &[], &[], PlainStrategy),
+    res!("networking.k8s.io", "v1", "Ingress", "ingresses", "ingress", &["ing"], &[], true,
+         "ingress", &[Status], &[], PlainStrategy),
+    res!("networking.k8s.io", "v1", "IngressClass", "ingressclasses", "ingressclass", &[], &[],
+         false, "ingressclasses", &[], &[], PlainStrategy),
+    ResourceInfo {
+        top_fields: &["data", "revision"],
+        ..res!("apps", "v1", "ControllerRevision", "controllerrevisions", "controllerrevision",
+               &[], &[], true, "controllerrevisions", &[], &[], PlainStrategy)
+    },
+    res!("autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers",
+         "horizontalpodautoscaler", &["hpa"], ALL, true, "horizontalpodautoscalers", &[Status],
+         &[], PlainStrategy),
+    res!("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
+         "customresourcedefinition", &["crd", "crds"], &[], false,
+         "apiextensions.k8s.io/customresourcedefinitions", &[Status], &[], PlainStrategy),
 ];
 
 /// Look a resource up by group, version and plural.
@@ -216,5 +299,11 @@ mod tests {
         assert_eq!(prefix("apps", "deployments"), Some("deployments"));
         assert_eq!(prefix("coordination.k8s.io", "leases"), Some("leases"));
         assert!(find("", "v1", "events").is_some_and(|r| r.ttl));
+        assert_eq!(prefix("networking.k8s.io", "ingresses"), Some("ingress"));
+        assert_eq!(
+            prefix("apiextensions.k8s.io", "customresourcedefinitions"),
+            Some("apiextensions.k8s.io/customresourcedefinitions")
+        );
+        assert_eq!(prefix("batch", "jobs"), Some("jobs"));
     }
 }

@@ -266,3 +266,22 @@ pub fn wait_line(rx: &mpsc::Receiver<String>, secs: u64, f: impl Fn(&str) -> boo
     }
     None
 }
+
+/// The key-value at `key` in the store, read with the etcd v3 API.
+pub fn etcd_kv(endpoint: &str, key: &str) -> Option<proto::mvccpb::KeyValue> {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let mut c = proto::etcdserverpb::kv_client::KvClient::connect(endpoint.to_string())
+            .await
+            .expect("etcd connect");
+        let r = c
+            .range(proto::etcdserverpb::RangeRequest {
+                key: key.as_bytes().to_vec(),
+                ..Default::default()
+            })
+            .await
+            .expect("range")
+            .into_inner();
+        r.kvs.into_iter().next()
+    })
+}

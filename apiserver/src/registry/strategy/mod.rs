@@ -5,6 +5,7 @@
 //! store (`registry/generic`) calls them around every write; tables for
 //! `kubectl get` come from `columns`/`cells`.
 
+mod batch;
 mod core;
 mod namespace;
 mod pod;
@@ -15,6 +16,7 @@ pub use self::core::{
     ConfigMapStrategy, EndpointsStrategy, EventStrategy, LeaseStrategy, NodeStrategy, SecretStrategy,
     ServiceAccountStrategy,
 };
+pub use batch::{CronJobStrategy, JobStrategy};
 pub use namespace::NamespaceStrategy;
 pub use pod::PodStrategy;
 pub use service::ServiceStrategy;
@@ -140,6 +142,14 @@ pub fn set_at(obj: &mut Value, ptr: &str, v: Value) {
 /// Strategy for resources without special behaviour.
 pub struct PlainStrategy;
 impl Strategy for PlainStrategy {}
+
+/// Objects born with `status.phase: Pending` (PersistentVolume, PersistentVolumeClaim).
+pub struct PendingPhaseStrategy;
+impl Strategy for PendingPhaseStrategy {
+    fn prepare_for_create(&self, obj: &mut Value) {
+        obj["status"] = json!({"phase": "Pending"});
+    }
+}
 
 #[cfg(test)]
 mod tests {

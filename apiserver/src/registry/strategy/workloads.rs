@@ -42,7 +42,7 @@ fn validate_workload(obj: &Value) -> Vec<FieldError> {
     errs
 }
 
-fn containers_images(obj: &Value) -> (String, String) {
+pub(super) fn containers_images(obj: &Value) -> (String, String) {
     let cs = obj
         .pointer("/spec/template/spec/containers")
         .and_then(Value::as_array)
@@ -59,7 +59,7 @@ fn containers_images(obj: &Value) -> (String, String) {
     (names.join(","), images.join(","))
 }
 
-fn selector_text(obj: &Value) -> String {
+pub(super) fn selector_text(obj: &Value) -> String {
     obj.pointer("/spec/selector/matchLabels")
         .and_then(Value::as_object)
         .map(|m| {
