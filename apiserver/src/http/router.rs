@@ -44,7 +44,13 @@ pub async fn route(state: Arc<AppState>, req: http::Request<Incoming>) -> Respon
         }
         other => {
             let r = if method == Method::GET || method == Method::HEAD {
-                non_resource(&state, &path, other, out, wants_pb).await
+                let accept = req
+                    .headers()
+                    .get(http::header::ACCEPT)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string();
+                non_resource(&state, &path, other, out, wants_pb, &accept).await
             } else {
                 Err(ApiError::MethodNotAllowed)
             };
@@ -69,8 +75,14 @@ async fn non_resource(
     target: Target,
     out: super::encoding::Output,
     wants_pb: bool,
+    accept: &str,
 ) -> Result<Response, ApiError> {
     match target {
+        Target::Root { legacy } if discovery::wants_aggregated(accept) => {
+            let body =
+                serde_json::to_string(&discovery::aggregated(legacy)).map_err(|e| ApiError::Internal(e.to_string()))?;
+            return Ok(text(200, body, discovery::AGGREGATED_V2));
+        }
         Target::Root { legacy: true } => return Ok(respond(200, &discovery::api_versions(&state.advertise), out)),
         Target::Root { legacy: false } => return Ok(respond(200, &discovery::api_group_list(), out)),
         Target::Group(g) => {
