@@ -22,6 +22,14 @@ impl ClientError {
             message: e.to_string(),
         }
     }
+    /// The error of a non-2xx answer: its Status message, or the body as text.
+    fn from_status(code: u16, body: &[u8]) -> Self {
+        let message = serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(|v| v.get("message").and_then(Value::as_str).map(String::from))
+            .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+        Self { code, message }
+    }
     pub fn is_not_found(&self) -> bool {
         self.code == 404
     }
@@ -50,24 +58,35 @@ impl Client {
         }
     }
 
+    /// Sends one request (30 s to the response head); the body is left to the caller.
+    async fn send(
+        &self,
+        method: http::Method,
+        uri: String,
+        ct: &str,
+        body: Vec<u8>,
+    ) -> Result<http::Response<hyper::body::Incoming>> {
+        let req = http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(http::header::CONTENT_TYPE, ct)
+            .header(http::header::ACCEPT, "application/json")
+            .header(http::header::USER_AGENT, &self.user_agent)
+            .body(Full::new(Bytes::from(body)))
+            .map_err(ClientError::transport)?;
+        tokio::time::timeout(std::time::Duration::from_secs(30), self.http.request(req))
+            .await
+            .map_err(ClientError::transport)?
+            .map_err(ClientError::transport)
+    }
+
     /// One request; returns the decoded JSON body of a 2xx answer.
     pub async fn request(&self, method: http::Method, path: &str, body: Option<&Value>, ct: &str) -> Result<Value> {
         let bytes = match body {
             Some(b) => serde_json::to_vec(b).map_err(ClientError::transport)?,
             None => Vec::new(),
         };
-        let req = http::Request::builder()
-            .method(method)
-            .uri(format!("{}{}", self.base, path))
-            .header(http::header::CONTENT_TYPE, ct)
-            .header(http::header::ACCEPT, "application/json")
-            .header(http::header::USER_AGENT, &self.user_agent)
-            .body(Full::new(Bytes::from(bytes)))
-            .map_err(ClientError::transport)?;
-        let resp = tokio::time::timeout(std::time::Duration::from_secs(30), self.http.request(req))
-            .await
-            .map_err(ClientError::transport)?
-            .map_err(ClientError::transport)?;
+        let resp = self.send(method, format!("{}{}", self.base, path), ct, bytes).await?;
         let code = resp.status().as_u16();
         let body = resp
             .into_body()
@@ -75,16 +94,10 @@ impl Client {
             .await
             .map_err(ClientError::transport)?
             .to_bytes();
-        let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         if (200..300).contains(&code) {
-            Ok(v)
+            Ok(serde_json::from_slice(&body).unwrap_or(Value::Null))
         } else {
-            let message = v
-                .get("message")
-                .and_then(Value::as_str)
-                .map(String::from)
-                .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-            Err(ClientError { code, message })
+            Err(ClientError::from_status(code, &body))
         }
     }
 
@@ -135,26 +148,14 @@ impl Client {
             "{}{path}{sep}watch=true&allowWatchBookmarks=true&resourceVersion={resource_version}&timeoutSeconds={timeout_seconds}",
             self.base
         );
-        let req = http::Request::builder()
-            .method(http::Method::GET)
-            .uri(uri)
-            .header(http::header::ACCEPT, "application/json")
-            .header(http::header::USER_AGENT, &self.user_agent)
-            .body(Full::new(Bytes::new()))
-            .map_err(ClientError::transport)?;
-        let resp = tokio::time::timeout(std::time::Duration::from_secs(30), self.http.request(req))
-            .await
-            .map_err(ClientError::transport)?
-            .map_err(ClientError::transport)?;
+        let resp = self
+            .send(http::Method::GET, uri, "application/json", Vec::new())
+            .await?;
         let code = resp.status().as_u16();
         let mut body = resp.into_body();
         if !(200..300).contains(&code) {
             let bytes = body.collect().await.map_err(ClientError::transport)?.to_bytes();
-            let message = serde_json::from_slice::<Value>(&bytes)
-                .ok()
-                .and_then(|v| v.get("message").and_then(Value::as_str).map(String::from))
-                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
-            return Err(ClientError { code, message });
+            return Err(ClientError::from_status(code, &bytes));
         }
         // Events are JSON documents, one per line.
         let mut buf: Vec<u8> = Vec::new();
