@@ -15,6 +15,8 @@ pub const OWNER_KINDS: &[(&str, &str)] = &[
     ("apps/v1", "DaemonSet"),
     ("apps/v1", "StatefulSet"),
     ("batch/v1", "Job"),
+    ("batch/v1", "CronJob"),
+    ("batch/v1beta1", "CronJob"),
     ("v1", "Service"),
     ("v1", "Node"),
 ];

@@ -4,9 +4,10 @@
 //! (`trigger`). Nothing here touches the store directly.
 //!
 //! Controllers: `replicaset`, `deployment`, `garbagecollector` (background), `endpoint`
-//! (Endpoints + EndpointSlices), `serviceaccount-token`, `nodelifecycle`, `job`. The default ServiceAccount per
+//! (Endpoints + EndpointSlices), `serviceaccount-token`, `nodelifecycle`, `job`, `cronjob`. The default ServiceAccount per
 //! namespace is still created by the apiserver itself (`registry::namespace_lifecycle`).
 
+pub mod cronjob;
 pub mod deployment;
 pub mod endpoints;
 pub mod gc;
@@ -54,6 +55,7 @@ pub const ALL: &[&str] = &[
     "serviceaccount-token",
     "nodelifecycle",
     "job",
+    "cronjob",
 ];
 
 /// Set a label on an object or template (`metadata.labels[k] = v`).
@@ -144,12 +146,26 @@ async fn job_pass(c: &Client) -> Result<()> {
     Ok(())
 }
 
+async fn cronjob_pass(c: &Client) -> Result<()> {
+    let cjs = c.list("/apis/batch/v1/cronjobs").await?;
+    if cjs.is_empty() {
+        return Ok(());
+    }
+    let jobs = c.list("/apis/batch/v1/jobs").await?;
+    let now = chrono::Utc::now();
+    for cj in &cjs {
+        apply(c, cronjob::reconcile(cj, &jobs, now)).await;
+    }
+    Ok(())
+}
+
 async fn gc_pass(c: &Client) -> Result<()> {
     // Dependents first, owners second: see gc::reconcile.
     let mut deps = Vec::new();
     for (list, api) in [
         ("/api/v1/pods", "/api/v1"),
         ("/apis/apps/v1/replicasets", "/apis/apps/v1"),
+        ("/apis/batch/v1/jobs", "/apis/batch/v1"),
         (
             "/apis/discovery.k8s.io/v1beta1/endpointslices",
             "/apis/discovery.k8s.io/v1beta1",
@@ -168,6 +184,7 @@ async fn gc_pass(c: &Client) -> Result<()> {
         "/apis/apps/v1/daemonsets",
         "/apis/apps/v1/statefulsets",
         "/apis/batch/v1/jobs",
+        "/apis/batch/v1/cronjobs",
         "/api/v1/services",
         "/api/v1/nodes",
     ] {
@@ -218,6 +235,7 @@ pub fn inputs(name: &str) -> &'static [&'static str] {
             "/apis/apps/v1/daemonsets",
             "/apis/apps/v1/statefulsets",
             "/apis/batch/v1/jobs",
+            "/apis/batch/v1/cronjobs",
             "/api/v1/services",
             "/api/v1/nodes",
         ],
@@ -229,6 +247,7 @@ pub fn inputs(name: &str) -> &'static [&'static str] {
         ],
         "serviceaccount-token" => &["/api/v1/serviceaccounts", "/api/v1/secrets"],
         "job" => &["/apis/batch/v1/jobs", "/api/v1/pods"],
+        "cronjob" => &["/apis/batch/v1/cronjobs", "/apis/batch/v1/jobs"],
         "nodelifecycle" => &[
             "/api/v1/nodes",
             "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
@@ -242,7 +261,8 @@ pub fn inputs(name: &str) -> &'static [&'static str] {
 /// acts on time passing (stale leases), the others only on changes.
 fn resync(name: &str, period: Duration) -> Duration {
     match name {
-        "nodelifecycle" => period.max(Duration::from_secs(1)),
+        // Schedules come due without any change to wake them.
+        "nodelifecycle" | "cronjob" => period.max(Duration::from_secs(1)),
         _ => period.max(Duration::from_secs(10)),
     }
 }
@@ -278,6 +298,7 @@ pub fn spawn(
                     "serviceaccount-token" => token_pass(&c, &ca_pem).await,
                     "nodelifecycle" => node_lifecycle_pass(&c).await,
                     "job" => job_pass(&c).await,
+                    "cronjob" => cronjob_pass(&c).await,
                     _ => Ok(()),
                 };
                 if let Err(e) = r {
@@ -299,7 +320,7 @@ mod tests {
         assert_eq!(enabled("*"), ALL.to_vec());
         assert_eq!(
             enabled("*,-garbagecollector,-serviceaccount-token,-nodelifecycle"),
-            vec!["replicaset", "deployment", "endpoint", "job"]
+            vec!["replicaset", "deployment", "endpoint", "job", "cronjob"]
         );
         assert_eq!(enabled("deployment"), vec!["deployment"]);
         assert!(enabled("").is_empty());
