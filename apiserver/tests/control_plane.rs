@@ -330,3 +330,66 @@ fn cronjob_starts_a_job_when_due() {
             .then_some(())
     });
 }
+
+/// A DaemonSet runs one pod on each node its selector picks (the scheduler binds it through
+/// the pinning affinity), follows a node that starts to qualify, and leaves a tainted node
+/// alone.
+#[test]
+fn daemonset_follows_the_nodes() {
+    let store = Store::start();
+    let api = ApiServer::start_with(&store.endpoint, &["--controllers=*", "--scheduler=true"]);
+    let node = |name: &str, labels: Value, taints: Value| {
+        json!({"apiVersion":"v1","kind":"Node","metadata":{"name":name,"labels":labels},
+            "spec":{"taints":taints},
+            "status":{"allocatable":{"cpu":"4","memory":"8Gi","pods":"110"},"capacity":{"cpu":"4","memory":"8Gi","pods":"110"},
+                      "conditions":[{"type":"Ready","status":"True"}]}})
+    };
+    for n in [
+        node("a", json!({"role":"edge"}), json!([])),
+        node("b", json!({}), json!([])),
+        node(
+            "c",
+            json!({"role":"edge"}),
+            json!([{"key":"dedicated","value":"db","effect":"NoSchedule"}]),
+        ),
+    ] {
+        let (code, b) = api.json("POST", "/api/v1/nodes", JSON, &n.to_string());
+        assert_eq!(code, 201, "{b}");
+    }
+    let ds = json!({"apiVersion":"apps/v1","kind":"DaemonSet","metadata":{"name":"agent"},
+        "spec":{"selector":{"matchLabels":{"app":"agent"}},
+            "template":{"metadata":{"labels":{"app":"agent"}},
+                "spec":{"nodeSelector":{"role":"edge"},"containers":[{"name":"c","image":"busybox"}]}}}});
+    let (code, b) = api.json(
+        "POST",
+        "/apis/apps/v1/namespaces/default/daemonsets",
+        JSON,
+        &ds.to_string(),
+    );
+    assert_eq!(code, 201, "{b}");
+    let on_nodes = |want: usize| {
+        wait_for(30, &format!("{want} daemon pod(s) bound"), || {
+            let mut nodes: Vec<String> = items(&api, "/api/v1/namespaces/default/pods")
+                .iter()
+                .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+                .filter_map(|p| p["spec"]["nodeName"].as_str().map(String::from))
+                .collect();
+            nodes.sort();
+            (nodes.len() == want).then_some(nodes)
+        })
+    };
+    assert_eq!(on_nodes(1), vec!["a"]);
+    let (code, b) = api.json(
+        "PATCH",
+        "/api/v1/nodes/b",
+        MERGE,
+        r#"{"metadata":{"labels":{"role":"edge"}}}"#,
+    );
+    assert_eq!(code, 200, "{b}");
+    assert_eq!(on_nodes(2), vec!["a", "b"]);
+    let st = wait_for(30, "DaemonSet status", || {
+        let (_, d) = api.json("GET", "/apis/apps/v1/namespaces/default/daemonsets/agent", JSON, "");
+        (d["status"]["desiredNumberScheduled"] == 2 && d["status"]["currentNumberScheduled"] == 2).then_some(d)
+    });
+    assert_eq!(st["status"]["numberMisscheduled"], 0);
+}

@@ -4,10 +4,11 @@
 //! (`trigger`). Nothing here touches the store directly.
 //!
 //! Controllers: `replicaset`, `deployment`, `garbagecollector` (background), `endpoint`
-//! (Endpoints + EndpointSlices), `serviceaccount-token`, `nodelifecycle`, `job`, `cronjob`. The default ServiceAccount per
+//! (Endpoints + EndpointSlices), `serviceaccount-token`, `nodelifecycle`, `job`, `cronjob`, `daemonset`. The default ServiceAccount per
 //! namespace is still created by the apiserver itself (`registry::namespace_lifecycle`).
 
 pub mod cronjob;
+pub mod daemonset;
 pub mod deployment;
 pub mod endpoints;
 pub mod gc;
@@ -56,6 +57,7 @@ pub const ALL: &[&str] = &[
     "nodelifecycle",
     "job",
     "cronjob",
+    "daemonset",
 ];
 
 /// Set a label on an object or template (`metadata.labels[k] = v`).
@@ -142,6 +144,19 @@ async fn job_pass(c: &Client) -> Result<()> {
     let pods = c.list("/api/v1/pods").await?;
     for j in &jobs {
         apply(c, job::reconcile(j, &pods)).await;
+    }
+    Ok(())
+}
+
+async fn daemonset_pass(c: &Client) -> Result<()> {
+    let dss = c.list("/apis/apps/v1/daemonsets").await?;
+    if dss.is_empty() {
+        return Ok(());
+    }
+    let nodes = c.list("/api/v1/nodes").await?;
+    let pods = c.list("/api/v1/pods").await?;
+    for ds in &dss {
+        apply(c, daemonset::reconcile(ds, &nodes, &pods)).await;
     }
     Ok(())
 }
@@ -248,6 +263,7 @@ pub fn inputs(name: &str) -> &'static [&'static str] {
         "serviceaccount-token" => &["/api/v1/serviceaccounts", "/api/v1/secrets"],
         "job" => &["/apis/batch/v1/jobs", "/api/v1/pods"],
         "cronjob" => &["/apis/batch/v1/cronjobs", "/apis/batch/v1/jobs"],
+        "daemonset" => &["/apis/apps/v1/daemonsets", "/api/v1/nodes", "/api/v1/pods"],
         "nodelifecycle" => &[
             "/api/v1/nodes",
             "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
@@ -299,6 +315,7 @@ pub fn spawn(
                     "nodelifecycle" => node_lifecycle_pass(&c).await,
                     "job" => job_pass(&c).await,
                     "cronjob" => cronjob_pass(&c).await,
+                    "daemonset" => daemonset_pass(&c).await,
                     _ => Ok(()),
                 };
                 if let Err(e) = r {
@@ -320,7 +337,7 @@ mod tests {
         assert_eq!(enabled("*"), ALL.to_vec());
         assert_eq!(
             enabled("*,-garbagecollector,-serviceaccount-token,-nodelifecycle"),
-            vec!["replicaset", "deployment", "endpoint", "job", "cronjob"]
+            vec!["replicaset", "deployment", "endpoint", "job", "cronjob", "daemonset"]
         );
         assert_eq!(enabled("deployment"), vec!["deployment"]);
         assert!(enabled("").is_empty());

@@ -49,7 +49,7 @@ pub fn pod_requests(pod: &Value, non_zero: bool) -> (f64, f64) {
     (cpu, mem)
 }
 
-fn tolerates(pod: &Value, taint: &Value) -> bool {
+pub(crate) fn tolerates(pod: &Value, taint: &Value) -> bool {
     pod.pointer("/spec/tolerations")
         .and_then(Value::as_array)
         .into_iter()
@@ -118,7 +118,7 @@ fn node_selector_term_matches(term: &Value, node: &Value) -> bool {
     true
 }
 
-fn matches_node_selector(pod: &Value, node: &Value) -> bool {
+pub(crate) fn matches_node_selector(pod: &Value, node: &Value) -> bool {
     if let Some(sel) = pod.pointer("/spec/nodeSelector").and_then(Value::as_object) {
         if !map_matches(sel, &labels(node)) {
             return false;
