@@ -393,3 +393,82 @@ fn daemonset_follows_the_nodes() {
     });
     assert_eq!(st["status"]["numberMisscheduled"], 0);
 }
+
+/// A StatefulSet creates `db-0`, waits for it to be Running and Ready (the test plays the
+/// kubelet), then `db-1`; each pod has its own claim and a stable hostname; scaling down
+/// removes the highest ordinal and keeps the claims.
+#[test]
+fn statefulset_starts_pods_in_order() {
+    let store = Store::start();
+    let api = ApiServer::start_with(&store.endpoint, &["--controllers=*", "--scheduler=true"]);
+    let node = json!({"apiVersion":"v1","kind":"Node","metadata":{"name":"n1"},
+        "status":{"allocatable":{"cpu":"4","memory":"8Gi","pods":"110"},"capacity":{"cpu":"4","memory":"8Gi","pods":"110"},
+                  "conditions":[{"type":"Ready","status":"True"}]}});
+    assert_eq!(api.json("POST", "/api/v1/nodes", JSON, &node.to_string()).0, 201);
+    let sts = json!({"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"name":"db"},
+        "spec":{"replicas":2,"serviceName":"db","selector":{"matchLabels":{"app":"db"}},
+            "template":{"metadata":{"labels":{"app":"db"}},"spec":{"containers":[{"name":"c","image":"busybox"}]}},
+            "volumeClaimTemplates":[{"metadata":{"name":"data"},
+                "spec":{"accessModes":["ReadWriteOnce"],"resources":{"requests":{"storage":"1Gi"}}}}]}});
+    let (code, b) = api.json(
+        "POST",
+        "/apis/apps/v1/namespaces/default/statefulsets",
+        JSON,
+        &sts.to_string(),
+    );
+    assert_eq!(code, 201, "{b}");
+    let names = |api: &ApiServer| -> Vec<String> {
+        let mut n: Vec<String> = items(api, "/api/v1/namespaces/default/pods")
+            .iter()
+            .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+            .filter_map(|p| p["metadata"]["name"].as_str().map(String::from))
+            .collect();
+        n.sort();
+        n
+    };
+    let p0 = wait_for(30, "db-0", || {
+        let (code, p) = api.json("GET", "/api/v1/namespaces/default/pods/db-0", JSON, "");
+        (code == 200).then_some(p)
+    });
+    assert_eq!(p0["spec"]["hostname"], "db-0");
+    assert_eq!(
+        p0["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"],
+        "data-db-0"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(names(&api), vec!["db-0"], "db-1 waits for db-0 to be ready");
+    let ready = json!({"status":{"phase":"Running","conditions":[{"type":"Ready","status":"True"}]}});
+    let (code, b) = api.json(
+        "PATCH",
+        "/api/v1/namespaces/default/pods/db-0/status",
+        MERGE,
+        &ready.to_string(),
+    );
+    assert_eq!(code, 200, "{b}");
+    wait_for(30, "db-1", || (names(&api) == ["db-0", "db-1"]).then_some(()));
+    let claims: Vec<String> = items(&api, "/api/v1/namespaces/default/persistentvolumeclaims")
+        .iter()
+        .filter_map(|c| c["metadata"]["name"].as_str().map(String::from))
+        .collect();
+    assert_eq!(claims.len(), 2, "{claims:?}");
+    let (code, b) = api.json(
+        "PATCH",
+        "/api/v1/namespaces/default/pods/db-1/status",
+        MERGE,
+        &ready.to_string(),
+    );
+    assert_eq!(code, 200, "{b}");
+    let (code, b) = api.json(
+        "PATCH",
+        "/apis/apps/v1/namespaces/default/statefulsets/db",
+        MERGE,
+        r#"{"spec":{"replicas":1}}"#,
+    );
+    assert_eq!(code, 200, "{b}");
+    wait_for(30, "db-1 removed", || (names(&api) == ["db-0"]).then_some(()));
+    assert_eq!(
+        items(&api, "/api/v1/namespaces/default/persistentvolumeclaims").len(),
+        2,
+        "claims stay"
+    );
+}

@@ -4,7 +4,7 @@
 //! (`trigger`). Nothing here touches the store directly.
 //!
 //! Controllers: `replicaset`, `deployment`, `garbagecollector` (background), `endpoint`
-//! (Endpoints + EndpointSlices), `serviceaccount-token`, `nodelifecycle`, `job`, `cronjob`, `daemonset`. The default ServiceAccount per
+//! (Endpoints + EndpointSlices), `serviceaccount-token`, `nodelifecycle`, `job`, `cronjob`, `daemonset`, `statefulset`. The default ServiceAccount per
 //! namespace is still created by the apiserver itself (`registry::namespace_lifecycle`).
 
 pub mod cronjob;
@@ -16,6 +16,7 @@ pub mod job;
 pub mod nodelifecycle;
 pub mod replicaset;
 pub mod serviceaccount;
+pub mod statefulset;
 pub mod trigger;
 pub mod util;
 
@@ -58,6 +59,7 @@ pub const ALL: &[&str] = &[
     "job",
     "cronjob",
     "daemonset",
+    "statefulset",
 ];
 
 /// Set a label on an object or template (`metadata.labels[k] = v`).
@@ -157,6 +159,19 @@ async fn daemonset_pass(c: &Client) -> Result<()> {
     let pods = c.list("/api/v1/pods").await?;
     for ds in &dss {
         apply(c, daemonset::reconcile(ds, &nodes, &pods)).await;
+    }
+    Ok(())
+}
+
+async fn statefulset_pass(c: &Client) -> Result<()> {
+    let sets = c.list("/apis/apps/v1/statefulsets").await?;
+    if sets.is_empty() {
+        return Ok(());
+    }
+    let pods = c.list("/api/v1/pods").await?;
+    let claims = c.list("/api/v1/persistentvolumeclaims").await?;
+    for set in &sets {
+        apply(c, statefulset::reconcile(set, &pods, &claims)).await;
     }
     Ok(())
 }
@@ -264,6 +279,11 @@ pub fn inputs(name: &str) -> &'static [&'static str] {
         "job" => &["/apis/batch/v1/jobs", "/api/v1/pods"],
         "cronjob" => &["/apis/batch/v1/cronjobs", "/apis/batch/v1/jobs"],
         "daemonset" => &["/apis/apps/v1/daemonsets", "/api/v1/nodes", "/api/v1/pods"],
+        "statefulset" => &[
+            "/apis/apps/v1/statefulsets",
+            "/api/v1/pods",
+            "/api/v1/persistentvolumeclaims",
+        ],
         "nodelifecycle" => &[
             "/api/v1/nodes",
             "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
@@ -316,6 +336,7 @@ pub fn spawn(
                     "job" => job_pass(&c).await,
                     "cronjob" => cronjob_pass(&c).await,
                     "daemonset" => daemonset_pass(&c).await,
+                    "statefulset" => statefulset_pass(&c).await,
                     _ => Ok(()),
                 };
                 if let Err(e) = r {
@@ -337,7 +358,15 @@ mod tests {
         assert_eq!(enabled("*"), ALL.to_vec());
         assert_eq!(
             enabled("*,-garbagecollector,-serviceaccount-token,-nodelifecycle"),
-            vec!["replicaset", "deployment", "endpoint", "job", "cronjob", "daemonset"]
+            vec![
+                "replicaset",
+                "deployment",
+                "endpoint",
+                "job",
+                "cronjob",
+                "daemonset",
+                "statefulset"
+            ]
         );
         assert_eq!(enabled("deployment"), vec!["deployment"]);
         assert!(enabled("").is_empty());
