@@ -60,6 +60,12 @@ pub struct Config {
     pub secure: http::secure::SecureConfig,
     /// kube-apiserver's `--token-auth-file` (CSV).
     pub token_auth_file: Option<std::path::PathBuf>,
+    /// `--client-ca-file`: client certificates signed by it authenticate (CN, O).
+    pub client_ca_file: Option<std::path::PathBuf>,
+    /// `--enable-bootstrap-token-auth`.
+    pub enable_bootstrap_token_auth: bool,
+    /// `--cluster-signing-cert-file` / `--cluster-signing-key-file` for the CSR signer.
+    pub cluster_signing: Option<(std::path::PathBuf, std::path::PathBuf)>,
     /// `--controllers` (kube syntax: `*`, `name`, `-name`; empty: none).
     pub controllers: String,
     /// Run the in-process scheduler.
@@ -124,6 +130,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             &names,
             std::time::Duration::from_millis(500),
             ca_pem,
+            match &cfg.cluster_signing {
+                Some((c, k)) => Some(controllers::certificates::Signer::load(c, k)?),
+                None => None,
+            },
         );
     }
     if cfg.scheduler {
@@ -140,13 +150,14 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             let c = client::Client::new(&loopback, "apiserver/endpoint-reconciler");
             tokio::spawn(kubernetes_service::run(c, ip, cfg.secure_port));
         }
-        let tls = http::secure::server_config(&crt, &key)?;
-        let auth = match &cfg.token_auth_file {
+        let tls = http::secure::server_config(&crt, &key, cfg.client_ca_file.as_deref())?;
+        let mut auth = match &cfg.token_auth_file {
             Some(f) => {
                 http::secure::Authenticator::from_csv(&std::fs::read_to_string(f)?).map_err(anyhow::Error::msg)?
             }
             None => http::secure::Authenticator::default(),
         };
+        auth.bootstrap_tokens = cfg.enable_bootstrap_token_auth;
         let sl = tokio::net::TcpListener::bind(SocketAddr::new(cfg.bind_address, cfg.secure_port)).await?;
         tracing::info!(local = %sl.local_addr()?, "serving securely");
         let st = state.clone();

@@ -51,6 +51,18 @@ struct Args {
     /// Static bearer tokens, kube-apiserver's CSV format: token,user,uid,"group1,group2".
     #[arg(long)]
     token_auth_file: Option<std::path::PathBuf>,
+    /// CA bundle that signs client certificates (user = CN, groups = O).
+    #[arg(long)]
+    client_ca_file: Option<std::path::PathBuf>,
+    /// Accept bootstrap tokens (Secrets `kube-system/bootstrap-token-<id>`) as bearer tokens.
+    #[arg(long, default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    enable_bootstrap_token_auth: bool,
+    /// CA certificate the CSR signer issues certificates with (PEM).
+    #[arg(long)]
+    cluster_signing_cert_file: Option<std::path::PathBuf>,
+    /// Its private key (PEM).
+    #[arg(long)]
+    cluster_signing_key_file: Option<std::path::PathBuf>,
     /// Controllers to run in-process: `*` (all), names, `-name` to disable one; empty: none.
     #[arg(long, default_value = "*")]
     controllers: String,
@@ -97,6 +109,13 @@ async fn main() -> anyhow::Result<()> {
             extra_sans: Vec::new(),
         },
         token_auth_file: a.token_auth_file,
+        client_ca_file: a.client_ca_file,
+        enable_bootstrap_token_auth: a.enable_bootstrap_token_auth,
+        cluster_signing: match (a.cluster_signing_cert_file, a.cluster_signing_key_file) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => anyhow::bail!("--cluster-signing-cert-file and --cluster-signing-key-file go together"),
+        },
         controllers: a.controllers,
         scheduler: a.scheduler,
         advertise_address: a.advertise_address,

@@ -472,3 +472,139 @@ fn statefulset_starts_pods_in_order() {
         "claims stay"
     );
 }
+
+/// TLS bootstrap as a kubelet does it, without a kubelet: a bootstrap token (a Secret in
+/// kube-system) authenticates a CertificateSigningRequest for `system:node:n9`; the
+/// controllers approve and sign it with the cluster CA; the issued certificate then
+/// authenticates on the secure port (verified against --client-ca-file), while a wrong
+/// token is refused with 401.
+#[test]
+fn kubelet_tls_bootstrap_through_a_csr() {
+    use base64::Engine;
+    if std::process::Command::new("curl").arg("--version").output().is_err() {
+        eprintln!("SKIP: curl not installed");
+        return;
+    }
+    let b64 = |s: &[u8]| base64::engine::general_purpose::STANDARD.encode(s);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca_key = rcgen::KeyPair::generate().expect("ca key");
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca.distinguished_name.push(rcgen::DnType::CommonName, "cluster-ca");
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_cert = ca.self_signed(&ca_key).expect("ca");
+    let (ca_crt, ca_key_file) = (dir.path().join("ca.crt"), dir.path().join("ca.key"));
+    std::fs::write(&ca_crt, ca_cert.pem()).expect("write");
+    std::fs::write(&ca_key_file, ca_key.serialize_pem()).expect("write");
+    let tokens = dir.path().join("tokens.csv");
+    std::fs::write(&tokens, "s3cret,admin,1,\"system:masters\"\n").expect("token file");
+    let port = common::free_port().to_string();
+    let path = |p: &std::path::Path| p.to_str().expect("utf-8 path").to_string();
+    let store = Store::start();
+    let cert_dir = dir.path().join("certs");
+    let api = ApiServer::start_with(
+        &store.endpoint,
+        &[
+            "--controllers=*",
+            "--secure-port",
+            &port,
+            "--bind-address",
+            "127.0.0.1",
+            "--cert-dir",
+            &path(&cert_dir),
+            "--token-auth-file",
+            &path(&tokens),
+            "--client-ca-file",
+            &path(&ca_crt),
+            "--cluster-signing-cert-file",
+            &path(&ca_crt),
+            "--cluster-signing-key-file",
+            &path(&ca_key_file),
+            "--enable-bootstrap-token-auth",
+        ],
+    );
+    let secret = json!({"apiVersion":"v1","kind":"Secret","type":"bootstrap.kubernetes.io/token",
+        "metadata":{"name":"bootstrap-token-abcdef","namespace":"kube-system"},
+        "data":{"token-id":b64(b"abcdef"),"token-secret":b64(b"0123456789abcdef"),
+                "usage-bootstrap-authentication":b64(b"true"),"usage-bootstrap-signing":b64(b"true")}});
+    let (code, b) = api.json(
+        "POST",
+        "/api/v1/namespaces/kube-system/secrets",
+        JSON,
+        &secret.to_string(),
+    );
+    assert_eq!(code, 201, "{b}");
+    // The kubelet's request: its own key, subject O=system:nodes CN=system:node:n9.
+    let node_key = rcgen::KeyPair::generate().expect("node key");
+    let mut req = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    req.distinguished_name.push(rcgen::DnType::CommonName, "system:node:n9");
+    req.distinguished_name
+        .push(rcgen::DnType::OrganizationName, "system:nodes");
+    let csr_pem = req.serialize_request(&node_key).expect("csr").pem().expect("pem");
+    let csr = json!({"apiVersion":"certificates.k8s.io/v1","kind":"CertificateSigningRequest",
+        "metadata":{"name":"node-csr-n9"},
+        "spec":{"request":b64(csr_pem.as_bytes()),"signerName":"kubernetes.io/kube-apiserver-client-kubelet",
+                "usages":["digital signature","key encipherment","client auth"],"username":"forged"}});
+    let base = format!("https://127.0.0.1:{port}");
+    let curl = |args: &[&str]| -> (String, String) {
+        let out = std::process::Command::new("curl")
+            .args(["-sk", "-w", "\n%{http_code}"])
+            .args(args)
+            .output()
+            .expect("curl");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", ""));
+        (code.to_string(), body.to_string())
+    };
+    let (code, body) = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "Authorization: Bearer abcdef.0123456789abcdef",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        &csr.to_string(),
+        &format!("{base}/apis/certificates.k8s.io/v1/certificatesigningrequests"),
+    ]);
+    assert_eq!(code, "201", "{body}");
+    let (code, _) = curl(&[
+        "-H",
+        "Authorization: Bearer abcdef.0123456789abcdeX",
+        &format!("{base}/api/v1/nodes"),
+    ]);
+    assert_eq!(code, "401", "a wrong bootstrap token");
+    let issued = wait_for(30, "the CSR signed", || {
+        let (_, c) = api.json(
+            "GET",
+            "/apis/certificates.k8s.io/v1/certificatesigningrequests/node-csr-n9",
+            JSON,
+            "",
+        );
+        c["status"]["certificate"].as_str().map(|_| c.clone())
+    });
+    assert_eq!(
+        issued["spec"]["username"], "system:bootstrap:abcdef",
+        "the requester is the server's word"
+    );
+    assert_eq!(issued["status"]["conditions"][0]["type"], "Approved");
+    let cert = base64::engine::general_purpose::STANDARD
+        .decode(issued["status"]["certificate"].as_str().expect("certificate"))
+        .expect("base64");
+    let (cert_file, key_file) = (dir.path().join("n9.crt"), dir.path().join("n9.key"));
+    std::fs::write(&cert_file, cert).expect("write");
+    std::fs::write(&key_file, node_key.serialize_pem()).expect("write");
+    let (code, body) = curl(&[
+        "--cert",
+        &path(&cert_file),
+        "--key",
+        &path(&key_file),
+        &format!("{base}/api/v1/nodes"),
+    ]);
+    assert_eq!(code, "200", "the issued certificate authenticates: {body}");
+    let (code, _) = curl(&[&format!("{base}/api/v1/nodes")]);
+    assert_eq!(code, "401", "no credentials at all");
+}

@@ -4,9 +4,11 @@
 //! (`trigger`). Nothing here touches the store directly.
 //!
 //! Controllers: `replicaset`, `deployment`, `garbagecollector` (background), `endpoint`
-//! (Endpoints + EndpointSlices), `serviceaccount-token`, `nodelifecycle`, `job`, `cronjob`, `daemonset`, `statefulset`. The default ServiceAccount per
+//! (Endpoints + EndpointSlices), `serviceaccount-token`, `nodelifecycle`, `job`, `cronjob`, `daemonset`, `statefulset`, `csrsigning`
+//! (approves kubelet client CSRs, signs approved ones). The default ServiceAccount per
 //! namespace is still created by the apiserver itself (`registry::namespace_lifecycle`).
 
+pub mod certificates;
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
@@ -60,6 +62,7 @@ pub const ALL: &[&str] = &[
     "cronjob",
     "daemonset",
     "statefulset",
+    "csrsigning",
 ];
 
 /// Set a label on an object or template (`metadata.labels[k] = v`).
@@ -159,6 +162,16 @@ async fn daemonset_pass(c: &Client) -> Result<()> {
     let pods = c.list("/api/v1/pods").await?;
     for ds in &dss {
         apply(c, daemonset::reconcile(ds, &nodes, &pods)).await;
+    }
+    Ok(())
+}
+
+async fn csr_pass(c: &Client, signer: Option<&certificates::Signer>) -> Result<()> {
+    for csr in c
+        .list("/apis/certificates.k8s.io/v1/certificatesigningrequests")
+        .await?
+    {
+        apply(c, certificates::reconcile(&csr, signer)).await;
     }
     Ok(())
 }
@@ -284,6 +297,7 @@ pub fn inputs(name: &str) -> &'static [&'static str] {
             "/api/v1/pods",
             "/api/v1/persistentvolumeclaims",
         ],
+        "csrsigning" => &["/apis/certificates.k8s.io/v1/certificatesigningrequests"],
         "nodelifecycle" => &[
             "/api/v1/nodes",
             "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
@@ -316,12 +330,15 @@ pub fn spawn(
     names: &[&str],
     period: Duration,
     ca_pem: Vec<u8>,
+    signer: Option<certificates::Signer>,
 ) {
     let ca_pem = std::sync::Arc::new(ca_pem);
+    let signer = std::sync::Arc::new(signer);
     for name in names {
         let c = client.clone();
         let name = (*name).to_string();
         let ca_pem = ca_pem.clone();
+        let signer = signer.clone();
         let changed = triggers.subscribe(inputs(&name));
         tokio::spawn(async move {
             loop {
@@ -337,6 +354,7 @@ pub fn spawn(
                     "cronjob" => cronjob_pass(&c).await,
                     "daemonset" => daemonset_pass(&c).await,
                     "statefulset" => statefulset_pass(&c).await,
+                    "csrsigning" => csr_pass(&c, signer.as_ref().as_ref()).await,
                     _ => Ok(()),
                 };
                 if let Err(e) = r {
@@ -354,6 +372,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_controller_is_woken_by_what_it_reads() {
+        for name in ALL {
+            assert!(!inputs(name).is_empty(), "{name} has no watched lists");
+        }
+    }
+
+    #[test]
     fn controllers_flag() {
         assert_eq!(enabled("*"), ALL.to_vec());
         assert_eq!(
@@ -365,7 +390,8 @@ mod tests {
                 "job",
                 "cronjob",
                 "daemonset",
-                "statefulset"
+                "statefulset",
+                "csrsigning"
             ]
         );
         assert_eq!(enabled("deployment"), vec!["deployment"]);

@@ -114,6 +114,7 @@ fn aggregated_resource(r: &ResourceInfo) -> Value {
                 Subresource::Status => (r.kind, &["get", "patch", "update"], r.group, r.version),
                 Subresource::Binding => ("Binding", &["create"], r.group, r.version),
                 Subresource::Finalize => (r.kind, &["update"], r.group, r.version),
+                Subresource::Approval => (r.kind, &["get", "patch", "update"], r.group, r.version),
                 Subresource::Scale => ("Scale", &["get", "patch", "update"], "autoscaling", "v1"),
             };
             json!({"subresource": sub.name(), "responseKind": {"group": group, "version": version, "kind": kind}, "verbs": verbs})
@@ -185,6 +186,7 @@ fn entries(r: &ResourceInfo) -> Vec<Value> {
             Subresource::Status => (r.kind, &["get", "patch", "update"]),
             Subresource::Binding => ("Binding", &["create"]),
             Subresource::Finalize => (r.kind, &["update"]),
+            Subresource::Approval => (r.kind, &["get", "patch", "update"]),
             Subresource::Scale => ("Scale", &["get", "patch", "update"]),
         };
         out.push(json!({

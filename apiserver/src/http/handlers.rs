@@ -164,8 +164,16 @@ async fn dispatch(
         "create" => {
             let mode = Mode::parse(q.get("fieldValidation").map(String::as_str))?;
             let dry = dry_run(&q)?;
+            let user = req.extensions().get::<super::secure::UserInfo>().cloned();
             let (headers, body) = read_body(req).await?;
             let mut obj = parse_body(&headers, &body)?;
+            if res.plural == "certificatesigningrequests" {
+                // Who asked is recorded by the server, never taken from the body.
+                let u = user.unwrap_or_else(super::secure::UserInfo::unsecured);
+                obj["spec"]["username"] = serde_json::json!(u.name);
+                obj["spec"]["uid"] = serde_json::json!(u.uid);
+                obj["spec"]["groups"] = serde_json::json!(u.groups);
+            }
             if sub == Some(Subresource::Binding) {
                 let ns = ns.unwrap_or_default();
                 binding::bind(store, &ns, &name, &obj, dry).await?;

@@ -7,6 +7,7 @@
 //! A secure (rustls) listener plugs in next to `serve_insecure` later: it
 //! only needs to hand accepted streams to `serve_connection`.
 
+pub mod client_auth;
 pub mod discovery;
 pub mod encoding;
 pub mod handlers;

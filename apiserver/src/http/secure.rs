@@ -22,10 +22,23 @@ pub struct UserInfo {
     pub groups: Vec<String>,
 }
 
+impl UserInfo {
+    /// The insecure port's user (kube-apiserver's `system:unsecured`, a cluster admin).
+    pub fn unsecured() -> Self {
+        UserInfo {
+            name: "system:unsecured".into(),
+            uid: String::new(),
+            groups: vec!["system:masters".into(), "system:authenticated".into()],
+        }
+    }
+}
+
 /// Static bearer tokens (`--token-auth-file`).
 #[derive(Debug, Default)]
 pub struct Authenticator {
     tokens: HashMap<String, UserInfo>,
+    /// `--enable-bootstrap-token-auth`.
+    pub bootstrap_tokens: bool,
 }
 
 impl Authenticator {
@@ -60,7 +73,10 @@ impl Authenticator {
                 },
             );
         }
-        Ok(Self { tokens })
+        Ok(Self {
+            tokens,
+            bootstrap_tokens: false,
+        })
     }
 
     /// The user of an `Authorization: Bearer` header, if the token is known.
@@ -152,17 +168,20 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.write_all(bytes)
 }
 
-/// rustls server config (ring provider, h2 and http/1.1).
-pub fn server_config(cert: &Path, key: &Path) -> anyhow::Result<rustls::ServerConfig> {
+/// rustls server config (ring provider, h2 and http/1.1); with `client_ca`, client
+/// certificates signed by it are verified (and optional).
+pub fn server_config(cert: &Path, key: &Path, client_ca: Option<&Path>) -> anyhow::Result<rustls::ServerConfig> {
     let certs = rustls_pemfile::certs(&mut std::io::BufReader::new(std::fs::File::open(cert)?))
         .collect::<Result<Vec<_>, _>>()?;
     let key = rustls_pemfile::private_key(&mut std::io::BufReader::new(std::fs::File::open(key)?))?
         .ok_or_else(|| anyhow::anyhow!("no private key in {}", key.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut sc = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)?;
+    let builder = rustls::ServerConfig::builder_with_provider(provider).with_safe_default_protocol_versions()?;
+    let builder = match client_ca {
+        Some(ca) => builder.with_client_cert_verifier(super::client_auth::verifier(ca)?),
+        None => builder.with_no_client_auth(),
+    };
+    let mut sc = builder.with_single_cert(certs, key)?;
     sc.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(sc)
 }
@@ -189,20 +208,31 @@ pub async fn serve_secure(
                     return;
                 }
             };
-            let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+            // A verified client certificate names the user of every request on the connection.
+            let cert_user = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .and_then(|c| super::client_auth::user_of_certificate(c));
+            let svc = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
                 let state = state.clone();
                 let auth = auth.clone();
+                let cert_user = cert_user.clone();
                 async move {
-                    let known = auth.authenticate(req.headers()).is_some()
-                        || match bearer(req.headers()) {
-                            Some(t) => crate::registry::service_account::authenticate_token(&state.store, &t)
-                                .await
-                                .is_some(),
-                            None => false,
-                        };
-                    if !known && !is_public(req.uri().path()) {
-                        let out = output(req.headers());
-                        return Ok::<_, Infallible>(error_response(&ApiError::Unauthorized, out));
+                    let user = match cert_user {
+                        Some(u) => Some(u),
+                        None => authenticate_bearer(&auth, &state, req.headers()).await,
+                    };
+                    match user {
+                        Some(u) => {
+                            req.extensions_mut().insert(u);
+                        }
+                        None if !is_public(req.uri().path()) => {
+                            let out = output(req.headers());
+                            return Ok::<_, Infallible>(error_response(&ApiError::Unauthorized, out));
+                        }
+                        None => {}
                     }
                     Ok::<_, Infallible>(router::route(state, req).await)
                 }
@@ -213,6 +243,23 @@ pub async fn serve_secure(
             }
         });
     }
+}
+
+/// The user of a bearer token: the token file, then ServiceAccount tokens, then (when
+/// enabled) bootstrap tokens.
+async fn authenticate_bearer(auth: &Authenticator, state: &AppState, headers: &http::HeaderMap) -> Option<UserInfo> {
+    if let Some(u) = auth.authenticate(headers) {
+        return Some(u);
+    }
+    let token = bearer(headers)?;
+    if let Some((name, uid, groups)) = crate::registry::service_account::authenticate_token(&state.store, &token).await
+    {
+        return Some(UserInfo { name, uid, groups });
+    }
+    if auth.bootstrap_tokens {
+        return super::client_auth::authenticate_bootstrap_token(&state.store, &token).await;
+    }
+    None
 }
 
 /// Paths anonymous clients may read (system:public-info-viewer).
@@ -260,6 +307,6 @@ mod tests {
         let first = std::fs::read(&c).expect("cert");
         let (c2, _) = ensure_cert(&cfg).expect("reuse");
         assert_eq!(first, std::fs::read(c2).expect("cert"));
-        server_config(&c, &k).expect("rustls accepts it");
+        server_config(&c, &k, None).expect("rustls accepts it");
     }
 }

@@ -16,6 +16,8 @@ pub enum Subresource {
     Binding,
     Finalize,
     Scale,
+    /// CertificateSigningRequest approval: only `status.conditions` changes.
+    Approval,
 }
 
 impl Subresource {
@@ -25,6 +27,7 @@ impl Subresource {
             Subresource::Binding => "binding",
             Subresource::Finalize => "finalize",
             Subresource::Scale => "scale",
+            Subresource::Approval => "approval",
         }
     }
 }
@@ -263,6 +266,9 @@ pub static RESOURCES: &[ResourceInfo] = &[
     res!("autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers",
          "horizontalpodautoscaler", &["hpa"], ALL, true, "horizontalpodautoscalers", &[Status],
          &[], PlainStrategy),
+    res!("certificates.k8s.io", "v1", "CertificateSigningRequest", "certificatesigningrequests",
+         "certificatesigningrequest", &["csr"], &[], false, "certificatesigningrequests",
+         &[Status, Approval], &["spec.signerName"], CertificateSigningRequestStrategy),
     res!("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
          "customresourcedefinition", &["crd", "crds"], &[], false,
          "apiextensions.k8s.io/customresourcedefinitions", &[Status], &[], PlainStrategy),

@@ -424,6 +424,12 @@ fn merge_update(
             n["status"] = wanted.get("status").cloned().unwrap_or(json!({}));
             n
         }
+        Some(Subresource::Approval) => {
+            let mut n = current.clone();
+            let conditions = wanted.pointer("/status/conditions").cloned().unwrap_or(json!([]));
+            set_at(&mut n, "/status/conditions", conditions);
+            n
+        }
         Some(Subresource::Binding) => wanted,
         Some(Subresource::Finalize) => {
             let mut n = current.clone();

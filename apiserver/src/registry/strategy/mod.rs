@@ -143,6 +143,63 @@ pub fn set_at(obj: &mut Value, ptr: &str, v: Value) {
 pub struct PlainStrategy;
 impl Strategy for PlainStrategy {}
 
+/// certificates.k8s.io CertificateSigningRequest: born without a status (no approval, no
+/// certificate); `spec.username`/`groups`/`uid` come from the requester (set by the handler).
+pub struct CertificateSigningRequestStrategy;
+impl Strategy for CertificateSigningRequestStrategy {
+    fn prepare_for_create(&self, obj: &mut Value) {
+        obj["status"] = json!({});
+    }
+    fn validate(&self, obj: &Value) -> Vec<FieldError> {
+        let mut errs = Vec::new();
+        if s(obj, "/spec/request").is_empty() {
+            errs.push(FieldError::required("spec.request", ""));
+        }
+        if s(obj, "/spec/signerName").is_empty() {
+            errs.push(FieldError::required("spec.signerName", ""));
+        }
+        errs
+    }
+    fn columns(&self) -> Vec<Column> {
+        vec![
+            NAME,
+            AGE,
+            col("SignerName", "string", 0),
+            col("Requestor", "string", 0),
+            col("Condition", "string", 0),
+        ]
+    }
+    fn cells(&self, obj: &Value) -> Vec<Value> {
+        let mut conds: Vec<&str> = obj
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|c| s(c, "/status") == "True")
+            .map(|c| s(c, "/type"))
+            .collect();
+        if obj
+            .pointer("/status/certificate")
+            .and_then(Value::as_str)
+            .is_some_and(|c| !c.is_empty())
+        {
+            conds.push("Issued");
+        }
+        let condition = if conds.is_empty() {
+            "Pending".to_string()
+        } else {
+            conds.join(",")
+        };
+        vec![
+            json!(super::meta::name(obj)),
+            json!(age(obj)),
+            json!(s(obj, "/spec/signerName")),
+            json!(s(obj, "/spec/username")),
+            json!(condition),
+        ]
+    }
+}
+
 /// Objects born with `status.phase: Pending` (PersistentVolume, PersistentVolumeClaim).
 pub struct PendingPhaseStrategy;
 impl Strategy for PendingPhaseStrategy {
