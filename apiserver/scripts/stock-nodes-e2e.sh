@@ -4,7 +4,10 @@
 # nodes with shared/stock-k8s/nodes-up.sh, runs a 4-replica busybox Deployment, then
 # shared/stock-k8s/nodes-check.sh. SKIPs (exit 0) when the stock binaries are not cached.
 #
-#   apiserver/scripts/stock-nodes-e2e.sh [--store kv|etcd] [--keep]    (run as root)
+#   apiserver/scripts/stock-nodes-e2e.sh [--store kv|etcd] [--bootstrap] [--keep]    (run as root)
+#
+# --bootstrap: the kubelets join with only a bootstrap token (TLS bootstrap: a CSR approved and
+# signed by the apiserver's csrsigning controller, then the issued client certificate).
 #
 # Env: CARGO_TARGET_DIR (binaries apiserver, kv under $CARGO_TARGET_DIR/debug), KV_BIN, WORK (default
 # /tmp/apiserver-e2e). --keep leaves everything running (stop: nodes-up.sh --down, kill PIDs in
@@ -13,9 +16,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 shared=$(cd "$here/../../../shared/stock-k8s" 2>/dev/null && pwd) || { echo "SKIP: shared/stock-k8s not found"; exit 0; }
 bin=${STOCK_K8S_CACHE:-$HOME/.cache/stock-k8s}/kubernetes-1.20.2/_output/local/bin/linux/amd64
-store=kv keep=0
+store=kv keep=0 bootstrap=0
 while [ $# -gt 0 ]; do
-  case $1 in --store) store=$2; shift ;; --keep) keep=1 ;; *) echo "unknown $1" >&2; exit 2 ;; esac
+  case $1 in --store) store=$2; shift ;; --keep) keep=1 ;; --bootstrap) bootstrap=1 ;; *) echo "unknown $1" >&2; exit 2 ;; esac
   shift
 done
 for b in kubelet kube-proxy; do
@@ -41,9 +44,16 @@ if [ "$store" = kv ]; then store_bin=${KV_BIN:-$target/debug/kv}; else store_bin
   > "$work/store.log" 2>&1 &
 pids+=($!)
 printf 'node1-token,system:node:node1,n1,"system:nodes"\nnode2-token,system:node:node2,n2,"system:nodes"\nadmin-token,admin,a1,"system:masters"\n' > "$work/tokens.csv"
+tls_args=()
+if [ "$bootstrap" = 1 ]; then
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/ca.key" -out "$work/ca.crt" -days 2 \
+    -subj "/CN=e2e-cluster-ca" 2>/dev/null
+  tls_args=(--client-ca-file "$work/ca.crt" --cluster-signing-cert-file "$work/ca.crt"
+    --cluster-signing-key-file "$work/ca.key" --enable-bootstrap-token-auth)
+fi
 "$target/debug/apiserver" --etcd-servers $client --insecure-port 18080 --secure-port 6443 \
   --bind-address 10.213.0.1 --token-auth-file "$work/tokens.csv" --cert-dir "$work/certs" \
-  > "$work/apiserver.log" 2>&1 &
+  "${tls_args[@]}" > "$work/apiserver.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do curl -sf http://127.0.0.1:18080/readyz >/dev/null && break; sleep 0.2; done
 cat > "$work/admin.kubeconfig" <<Y
@@ -54,10 +64,26 @@ users: [{name: admin, user: {token: admin-token}}]
 contexts: [{name: c, context: {cluster: c, user: admin}}]
 current-context: c
 Y
-"$shared/nodes-up.sh" --server https://10.213.0.1:6443 --token node1-token --token node2-token \
-  --proxy-token admin-token --nodes 2
 k() { kubectl --kubeconfig "$work/admin.kubeconfig" "$@"; }
 step() { echo "=== $*"; }
+if [ "$bootstrap" = 1 ]; then
+  step "TLS bootstrap: the kubelets have only the bootstrap token abcdef.0123456789abcdef"
+  kubectl -s http://127.0.0.1:18080 -n kube-system create secret generic bootstrap-token-abcdef \
+    --type bootstrap.kubernetes.io/token --from-literal=token-id=abcdef \
+    --from-literal=token-secret=0123456789abcdef --from-literal=usage-bootstrap-authentication=true \
+    --from-literal=usage-bootstrap-signing=true
+  "$shared/nodes-up.sh" --server https://10.213.0.1:6443 --bootstrap-token abcdef.0123456789abcdef \
+    --proxy-token admin-token --nodes 2
+  k get csr
+  issued=$(k get csr -o jsonpath='{range .items[*]}{.spec.username}{" "}{.status.conditions[0].type}{" "}{.status.certificate}{"\n"}{end}' \
+    | awk '$1 == "system:bootstrap:abcdef" && $2 == "Approved" && $3 != "" {n++} END {print n+0}')
+  [ "$issued" -ge 2 ] || { echo "FAIL: expected 2 approved and issued kubelet CSRs, got $issued"; exit 1; }
+  [ "$(k get nodes -o name | grep -c '^node/node[12]$')" = 2 ] || { echo "FAIL: the nodes did not register"; exit 1; }
+  echo "TLS bootstrap ok: both kubelets got client certificates through CSRs and registered"
+else
+  "$shared/nodes-up.sh" --server https://10.213.0.1:6443 --token node1-token --token node2-token \
+    --proxy-token admin-token --nodes 2
+fi
 k get nodes -o wide
 step "deployment web: 4 replicas over both nodes"
 k create deployment web --image=docker.io/local/busybox:1 --replicas=4 -- sleep 3600

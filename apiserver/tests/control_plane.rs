@@ -545,7 +545,7 @@ fn kubelet_tls_bootstrap_through_a_csr() {
         .push(rcgen::DnType::OrganizationName, "system:nodes");
     let csr_pem = req.serialize_request(&node_key).expect("csr").pem().expect("pem");
     let csr = json!({"apiVersion":"certificates.k8s.io/v1","kind":"CertificateSigningRequest",
-        "metadata":{"name":"node-csr-n9"},
+        "metadata":{"name":"node-csr-Ab_9-x"},
         "spec":{"request":b64(csr_pem.as_bytes()),"signerName":"kubernetes.io/kube-apiserver-client-kubelet",
                 "usages":["digital signature","key encipherment","client auth"],"username":"forged"}});
     let base = format!("https://127.0.0.1:{port}");
@@ -580,7 +580,7 @@ fn kubelet_tls_bootstrap_through_a_csr() {
     let issued = wait_for(30, "the CSR signed", || {
         let (_, c) = api.json(
             "GET",
-            "/apis/certificates.k8s.io/v1/certificatesigningrequests/node-csr-n9",
+            "/apis/certificates.k8s.io/v1/certificatesigningrequests/node-csr-Ab_9-x",
             JSON,
             "",
         );

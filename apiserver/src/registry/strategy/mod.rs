@@ -147,6 +147,11 @@ impl Strategy for PlainStrategy {}
 /// certificate); `spec.username`/`groups`/`uid` come from the requester (set by the handler).
 pub struct CertificateSigningRequestStrategy;
 impl Strategy for CertificateSigningRequestStrategy {
+    /// Kubernetes: "we don't care what you call your certificate requests" (kubelets use
+    /// `node-csr-<base64url>`, with capitals and underscores).
+    fn name_rule(&self) -> NameRule {
+        NameRule::PathSegment
+    }
     fn prepare_for_create(&self, obj: &mut Value) {
         obj["status"] = json!({});
     }
