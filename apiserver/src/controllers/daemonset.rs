@@ -202,6 +202,7 @@ pub fn reconcile(ds: &Value, nodes: &[Value], pods: &[Value]) -> Vec<Action> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controllers::deleted_names;
 
     fn ds(generation: i64) -> Value {
         json!({"metadata": {"name": "agent", "namespace": "kube-system", "uid": "d1", "generation": generation},
@@ -229,15 +230,6 @@ mod tests {
         a.iter()
             .filter_map(|a| match a {
                 Action::Create { obj, .. } => Some(pod_node(obj)),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn deletes(a: &[Action]) -> Vec<String> {
-        a.iter()
-            .filter_map(|a| match a {
-                Action::Delete { path } => path.rsplit('/').next().map(String::from),
                 _ => None,
             })
             .collect()
@@ -280,14 +272,14 @@ mod tests {
                 failed,
             ],
         );
-        let mut d = deletes(&a);
+        let mut d = deleted_names(&a);
         d.sort();
         assert_eq!(d, vec!["b", "c", "f"]);
         // Generation 2: of two ready out-of-date pods, one is replaced at a time.
         let nodes = [node("w1", "worker", None), node("w2", "worker", None)];
         let a = reconcile(&ds(2), &nodes, &[pod("a", "w1", "1", true), pod("b", "w2", "1", true)]);
-        assert_eq!(deletes(&a).len(), 1);
+        assert_eq!(deleted_names(&a).len(), 1);
         let a = reconcile(&ds(2), &nodes, &[pod("a", "w1", "2", false), pod("b", "w2", "1", true)]);
-        assert!(deletes(&a).is_empty(), "wait while a replaced pod is not ready");
+        assert!(deleted_names(&a).is_empty(), "wait while a replaced pod is not ready");
     }
 }

@@ -29,6 +29,18 @@ use serde_json::{json, Value};
 
 use crate::client::{Client, Result};
 
+/// The names of the objects `actions` delete (the last path segment), in order.
+#[cfg(test)]
+pub(crate) fn deleted_names(actions: &[Action]) -> Vec<String> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Delete { path } => path.rsplit('/').next().map(String::from),
+            _ => None,
+        })
+        .collect()
+}
+
 /// One write a controller wants.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -141,65 +153,71 @@ async fn deployment_pass(c: &Client) -> Result<()> {
     Ok(())
 }
 
-async fn job_pass(c: &Client) -> Result<()> {
-    let jobs = c.list("/apis/batch/v1/jobs").await?;
-    if jobs.is_empty() {
+/// One pass of an owner-driven controller: list the owners at `owners` (nothing more to do
+/// without any), then each list in `inputs`, and apply `reconcile(owner, lists)` per owner.
+async fn each_owner(
+    c: &Client,
+    owners: &str,
+    inputs: &[&str],
+    reconcile: impl Fn(&Value, &[Vec<Value>]) -> Vec<Action>,
+) -> Result<()> {
+    let owned = c.list(owners).await?;
+    if owned.is_empty() {
         return Ok(());
     }
-    let pods = c.list("/api/v1/pods").await?;
-    for j in &jobs {
-        apply(c, job::reconcile(j, &pods)).await;
+    let mut lists = Vec::with_capacity(inputs.len());
+    for path in inputs {
+        lists.push(c.list(path).await?);
+    }
+    for o in &owned {
+        apply(c, reconcile(o, &lists)).await;
     }
     Ok(())
+}
+
+async fn job_pass(c: &Client) -> Result<()> {
+    each_owner(c, "/apis/batch/v1/jobs", &["/api/v1/pods"], |j, l| {
+        job::reconcile(j, &l[0])
+    })
+    .await
 }
 
 async fn daemonset_pass(c: &Client) -> Result<()> {
-    let dss = c.list("/apis/apps/v1/daemonsets").await?;
-    if dss.is_empty() {
-        return Ok(());
-    }
-    let nodes = c.list("/api/v1/nodes").await?;
-    let pods = c.list("/api/v1/pods").await?;
-    for ds in &dss {
-        apply(c, daemonset::reconcile(ds, &nodes, &pods)).await;
-    }
-    Ok(())
+    each_owner(
+        c,
+        "/apis/apps/v1/daemonsets",
+        &["/api/v1/nodes", "/api/v1/pods"],
+        |ds, l| daemonset::reconcile(ds, &l[0], &l[1]),
+    )
+    .await
 }
 
 async fn csr_pass(c: &Client, signer: Option<&certificates::Signer>) -> Result<()> {
-    for csr in c
-        .list("/apis/certificates.k8s.io/v1/certificatesigningrequests")
-        .await?
-    {
-        apply(c, certificates::reconcile(&csr, signer)).await;
-    }
-    Ok(())
+    each_owner(
+        c,
+        "/apis/certificates.k8s.io/v1/certificatesigningrequests",
+        &[],
+        |csr, _| certificates::reconcile(csr, signer),
+    )
+    .await
 }
 
 async fn statefulset_pass(c: &Client) -> Result<()> {
-    let sets = c.list("/apis/apps/v1/statefulsets").await?;
-    if sets.is_empty() {
-        return Ok(());
-    }
-    let pods = c.list("/api/v1/pods").await?;
-    let claims = c.list("/api/v1/persistentvolumeclaims").await?;
-    for set in &sets {
-        apply(c, statefulset::reconcile(set, &pods, &claims)).await;
-    }
-    Ok(())
+    each_owner(
+        c,
+        "/apis/apps/v1/statefulsets",
+        &["/api/v1/pods", "/api/v1/persistentvolumeclaims"],
+        |set, l| statefulset::reconcile(set, &l[0], &l[1]),
+    )
+    .await
 }
 
 async fn cronjob_pass(c: &Client) -> Result<()> {
-    let cjs = c.list("/apis/batch/v1/cronjobs").await?;
-    if cjs.is_empty() {
-        return Ok(());
-    }
-    let jobs = c.list("/apis/batch/v1/jobs").await?;
     let now = chrono::Utc::now();
-    for cj in &cjs {
-        apply(c, cronjob::reconcile(cj, &jobs, now)).await;
-    }
-    Ok(())
+    each_owner(c, "/apis/batch/v1/cronjobs", &["/apis/batch/v1/jobs"], |cj, l| {
+        cronjob::reconcile(cj, &l[0], now)
+    })
+    .await
 }
 
 async fn gc_pass(c: &Client) -> Result<()> {

@@ -204,6 +204,7 @@ pub fn reconcile(sts: &Value, pods: &[Value], claims: &[Value]) -> Vec<Action> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controllers::deleted_names;
 
     fn sts(replicas: i64, extra: Value) -> Value {
         let mut v = json!({"metadata": {"name": "db", "namespace": "d", "uid": "s1", "generation": 1},
@@ -241,15 +242,6 @@ mod tests {
                 Action::Create { path, obj } if path.ends_with("/pods") => {
                     obj["metadata"]["name"].as_str().map(String::from)
                 }
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn deleted(a: &[Action]) -> Vec<String> {
-        a.iter()
-            .filter_map(|a| match a {
-                Action::Delete { path } => path.rsplit('/').next().map(String::from),
                 _ => None,
             })
             .collect()
@@ -296,24 +288,24 @@ mod tests {
         let set = sts(3, json!({}));
         let pods: Vec<Value> = (0..3).map(|o| pod(&set, o, true)).collect();
         let smaller = sts(1, json!({}));
-        assert_eq!(deleted(&reconcile(&smaller, &pods, &claims(3))), vec!["db-2"]);
+        assert_eq!(deleted_names(&reconcile(&smaller, &pods, &claims(3))), vec!["db-2"]);
         // A new template: the highest ordinal first, and only while everything is ready.
         let mut newer = sts(
             3,
             json!({"updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 1}}}),
         );
         newer["spec"]["template"]["spec"]["containers"][0]["image"] = json!("i2");
-        assert_eq!(deleted(&reconcile(&newer, &pods, &claims(3))), vec!["db-2"]);
+        assert_eq!(deleted_names(&reconcile(&newer, &pods, &claims(3))), vec!["db-2"]);
         let mut updated = pods.clone();
         updated[2] = pod(&newer, 2, true);
-        assert_eq!(deleted(&reconcile(&newer, &updated, &claims(3))), vec!["db-1"]);
+        assert_eq!(deleted_names(&reconcile(&newer, &updated, &claims(3))), vec!["db-1"]);
         updated[1] = pod(&newer, 1, true);
         assert!(
-            deleted(&reconcile(&newer, &updated, &claims(3))).is_empty(),
+            deleted_names(&reconcile(&newer, &updated, &claims(3))).is_empty(),
             "db-0 is below the partition"
         );
         let mut waiting = pods.clone();
         waiting[1] = pod(&set, 1, false);
-        assert!(deleted(&reconcile(&newer, &waiting, &claims(3))).is_empty());
+        assert!(deleted_names(&reconcile(&newer, &waiting, &claims(3))).is_empty());
     }
 }
