@@ -553,3 +553,22 @@ fn hostile_input_gets_4xx_and_never_kills_the_server() {
         );
     }
 }
+
+/// An unpaged list larger than gRPC's default 4 MiB message (here 6 ConfigMaps of ~0.9 MiB)
+/// is served, as kube-apiserver serves a 10k-pod list.
+#[test]
+fn lists_larger_than_four_mebibytes() {
+    let store = Store::start();
+    let api = ApiServer::start(&store.endpoint);
+    let big = "x".repeat(900 * 1024);
+    for i in 0..6 {
+        let cm =
+            json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":format!("big-{i}")},"data":{"blob":big}});
+        let (code, b) = api.json("POST", "/api/v1/namespaces/default/configmaps", JSON, &cm.to_string());
+        assert_eq!(code, 201, "{}", &b.to_string()[..b.to_string().len().min(300)]);
+    }
+    let (code, list) = api.json("GET", "/api/v1/namespaces/default/configmaps", JSON, "");
+    assert_eq!(code, 200, "{}", &list.to_string()[..list.to_string().len().min(300)]);
+    let items = list["items"].as_array().map(Vec::len).unwrap_or(0);
+    assert!(items >= 6, "{items} items");
+}

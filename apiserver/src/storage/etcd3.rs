@@ -25,6 +25,10 @@ use tonic::transport::{Channel, Endpoint};
 use super::watch::WatchStream;
 use super::{Result, StorageError};
 
+/// Largest etcd response accepted: an unpaged list of 10k pods is over tonic's 4 MiB
+/// default (kube-apiserver's etcd client takes any size).
+const MAX_MESSAGE: usize = usize::MAX;
+
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Outcome of a guarded write.
@@ -172,7 +176,13 @@ impl Etcd {
         };
         self.call(|ch| {
             let req = req.clone();
-            async move { Ok(KvClient::new(ch).range(req).await?.into_inner()) }
+            async move {
+                Ok(KvClient::new(ch)
+                    .max_decoding_message_size(MAX_MESSAGE)
+                    .range(req)
+                    .await?
+                    .into_inner())
+            }
         })
         .await
     }
@@ -238,7 +248,13 @@ impl Etcd {
     async fn txn(&self, txn: TxnRequest) -> Result<proto::etcdserverpb::TxnResponse> {
         self.call(|ch| {
             let txn = txn.clone();
-            async move { Ok(KvClient::new(ch).txn(txn).await?.into_inner()) }
+            async move {
+                Ok(KvClient::new(ch)
+                    .max_decoding_message_size(MAX_MESSAGE)
+                    .txn(txn)
+                    .await?
+                    .into_inner())
+            }
         })
         .await
     }
@@ -280,7 +296,11 @@ impl Etcd {
                         return Err(tonic::Status::internal("watch already started"));
                     };
                     let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
-                    Ok(WatchClient::new(ch).watch(stream).await?.into_inner())
+                    Ok(WatchClient::new(ch)
+                        .max_decoding_message_size(MAX_MESSAGE)
+                        .watch(stream)
+                        .await?
+                        .into_inner())
                 }
             })
             .await?;
