@@ -399,7 +399,7 @@ pub struct Machine {
     pub git_dirty: Vec<String>,
 }
 
-fn first_line_of(cmd: &Path, arg: &str) -> String {
+pub(crate) fn first_line_of(cmd: &Path, arg: &str) -> String {
     Command::new(cmd)
         .arg(arg)
         .output()
@@ -414,7 +414,7 @@ pub(crate) fn loadavg() -> String {
         .unwrap_or_default()
 }
 
-fn mount_of(path: &Path) -> String {
+pub(crate) fn mount_of(path: &Path) -> String {
     let path = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let mounts = fs::read_to_string("/proc/mounts").unwrap_or_default();
     let mut best = ("?".to_string(), 0usize);
@@ -427,7 +427,7 @@ fn mount_of(path: &Path) -> String {
     best.0
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
     Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -439,31 +439,39 @@ fn git(dir: &Path, args: &[&str]) -> String {
         .unwrap_or_default()
 }
 
+/// CPU model, core count, total memory and kernel release of this machine.
+pub(crate) fn cpu_memory_kernel() -> (String, usize, String, String) {
+    let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .unwrap_or("?")
+        .trim()
+        .to_string();
+    let mem = fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("MemTotal"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map(|kb| format!("{:.1} GiB", kb as f64 / 1048576.0))
+        .unwrap_or_default();
+    let kernel = fs::read_to_string("/proc/sys/kernel/osrelease")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    (cpu, cores, mem, kernel)
+}
+
 impl Machine {
     fn probe(opts: &CompareOpts) -> Machine {
-        let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let cpu = cpuinfo
-            .lines()
-            .find(|l| l.starts_with("model name"))
-            .and_then(|l| l.split(':').nth(1))
-            .unwrap_or("?")
-            .trim()
-            .to_string();
-        let mem = fs::read_to_string("/proc/meminfo")
-            .unwrap_or_default()
-            .lines()
-            .find(|l| l.starts_with("MemTotal"))
-            .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-            .map(|kb| format!("{:.1} GiB", kb as f64 / 1048576.0))
-            .unwrap_or_default();
+        let (cpu, cores, memory, kernel) = cpu_memory_kernel();
         Machine {
             cpu,
-            cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-            memory: mem,
-            kernel: fs::read_to_string("/proc/sys/kernel/osrelease")
-                .unwrap_or_default()
-                .trim()
-                .to_string(),
+            cores,
+            memory,
+            kernel,
             data_fs: mount_of(&opts.data_root),
             load_before: loadavg(),
             load_after: String::new(),

@@ -1,10 +1,12 @@
 //! `kv-bench`: an etcd-`benchmark`-style load tool for any etcd v3 endpoint, plus `compare`
-//! (etcd 3.4.23 vs kv, writes BENCHMARKS.md). Run `kv-bench --help`.
+//! (etcd 3.4.23 vs kv) and `api-compare` (stock kube-apiserver 1.20.2 vs apiserver), which
+//! write BENCHMARKS.md. Run `kv-bench --help`.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use benches::api_compare::{self, ApiCompareOpts};
 use benches::compare::{self, CompareOpts};
 use benches::load::{ClientTls, LoadOpts, TlsFiles};
 use benches::server::Kind;
@@ -109,6 +111,90 @@ enum Cmd {
     Compare(CompareArgs),
     /// Load N keys into a fresh etcd and kv each, then time a restart and read RSS.
     ScaleProbe(ScaleArgs),
+    /// Stock kube-apiserver v1.20.2 vs this project's apiserver on fresh stores: create,
+    /// get, list (small and large namespace), update, watch; writes BENCHMARKS.md.
+    ApiCompare(ApiCompareArgs),
+}
+
+#[derive(Args, Debug)]
+struct ApiCompareArgs {
+    /// The store under both API servers (a fresh single member per server run): etcd or kv.
+    #[arg(long, default_value = "etcd", value_parser = ["etcd", "kv"])]
+    store: String,
+    #[arg(long, default_value = "/usr/bin/etcd")]
+    etcd_bin: PathBuf,
+    /// kv binary for --store kv (default: `kv` next to this executable).
+    #[arg(long)]
+    kv_bin: Option<PathBuf>,
+    /// Stock kube-apiserver v1.20.2 (shared/stock-k8s/build.sh kube-apiserver prints its
+    /// directory; default: that script's cache under $HOME/.cache/stock-k8s).
+    #[arg(long)]
+    stock_bin: Option<PathBuf>,
+    /// This project's apiserver (default: `apiserver` next to this executable).
+    #[arg(long)]
+    apiserver_bin: Option<PathBuf>,
+    /// How the apiserver binary was built, recorded in the report (e.g. "git archive of
+    /// 1c3260d"), when it is not simply the workspace as it is.
+    #[arg(long)]
+    apiserver_built_from: Option<String>,
+    #[arg(long, default_value_t = 2)]
+    rounds: usize,
+    /// Multiply the request counts of the reads, updates and watches (not the pods created).
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+    /// Concurrent clients of create, get and update (the global --clients is not used).
+    #[arg(long = "api-clients", default_value_t = 32)]
+    api_clients: usize,
+    /// HTTP/2 connections those clients share.
+    #[arg(long = "api-conns", default_value_t = 4)]
+    api_conns: usize,
+    /// HTTP/1.1 keep-alive, one connection per client, instead of HTTP/2.
+    #[arg(long)]
+    http1: bool,
+    /// Pods in the namespace for the small phase (create, get, list, update, watch).
+    #[arg(long, default_value_t = 1000)]
+    pods: u64,
+    /// Pods in all for the large phase (create more, list); 0 = none.
+    #[arg(long, default_value_t = 10_000)]
+    pods_large: u64,
+    /// Updates per second during the watch rows.
+    #[arg(long, default_value_t = 100.0)]
+    watch_rate: f64,
+    /// --storage-media-type of both servers.
+    #[arg(long, default_value = "application/vnd.kubernetes.protobuf")]
+    storage_media_type: String,
+    /// Extra flag for the stock server (repeat; e.g. --stock-arg=--feature-gates=ServerSideApply=false).
+    #[arg(long, allow_hyphen_values = true)]
+    stock_arg: Vec<String>,
+    /// Extra flag for this project's apiserver (repeat).
+    #[arg(long, allow_hyphen_values = true)]
+    apiserver_arg: Vec<String>,
+    /// Where fresh data dirs go (default: the system temp dir).
+    #[arg(long)]
+    data_root: Option<PathBuf>,
+    /// Report name: <results-dir>/<name>.{md,json,svg} and its section of --out.
+    #[arg(long, default_value = "apiserver")]
+    name: String,
+    /// Markdown file whose section is replaced or appended (default: BENCHMARKS.md at the
+    /// workspace root).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Directory of the reports (default: benches/results).
+    #[arg(long)]
+    results_dir: Option<PathBuf>,
+    /// Keep data dirs and server logs.
+    #[arg(long)]
+    keep: bool,
+}
+
+/// build.sh's cached kube-apiserver: `$STOCK_K8S_CACHE` or `$HOME/.cache/stock-k8s`.
+fn default_stock_bin() -> PathBuf {
+    let cache = std::env::var("STOCK_K8S_CACHE").map(PathBuf::from).unwrap_or_else(|_| {
+        std::env::var("HOME")
+            .map(|h| PathBuf::from(h).join(".cache/stock-k8s"))
+            .unwrap_or_else(|_| PathBuf::from("/root/.cache/stock-k8s"))
+    });
+    cache.join("kubernetes-1.20.2/_output/local/bin/linux/amd64/kube-apiserver")
 }
 
 #[derive(Args, Debug)]
@@ -426,6 +512,58 @@ async fn run(cli: Cli) -> Result<()> {
             if g.json {
                 println!("{}", serde_json::to_string_pretty(&all)?);
             }
+            return Ok(());
+        }
+        Cmd::ApiCompare(a) => {
+            let root = workspace_root();
+            let here = std::env::current_exe().context("locate kv-bench")?;
+            anyhow::ensure!(
+                !a.name.is_empty()
+                    && a.name
+                        .chars()
+                        .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch)),
+                "--name {:?}: use letters, digits, '-', '_' and '.'",
+                a.name
+            );
+            let ao = ApiCompareOpts {
+                stock_bin: a.stock_bin.unwrap_or_else(default_stock_bin),
+                ours_bin: a.apiserver_bin.unwrap_or_else(|| here.with_file_name("apiserver")),
+                ours_built_from: a.apiserver_built_from,
+                store: if a.store == "kv" { Kind::Kv } else { Kind::Etcd },
+                etcd_bin: a.etcd_bin,
+                kv_bin: a.kv_bin.unwrap_or_else(|| here.with_file_name("kv")),
+                rounds: a.rounds.max(1),
+                scale: a.scale,
+                clients: a.api_clients.max(1),
+                conns: a.api_conns.max(1),
+                http2: !a.http1,
+                pods_small: a.pods.max(1),
+                pods_large: a.pods_large,
+                watch_rate: if a.watch_rate > 0.0 { a.watch_rate } else { 100.0 },
+                media_type: a.storage_media_type,
+                stock_args: a.stock_arg,
+                ours_args: a.apiserver_arg,
+                data_root: a.data_root.unwrap_or_else(std::env::temp_dir),
+                name: a.name,
+                out_md: a.out.unwrap_or_else(|| root.join("BENCHMARKS.md")),
+                results_dir: a.results_dir.unwrap_or_else(|| root.join("benches/results")),
+                source_dir: root.clone(),
+                keep: a.keep,
+                progress: !g.json,
+                argv: std::env::args().map(|a| shell_quote(&a)).collect::<Vec<_>>().join(" "),
+            };
+            let md = api_compare::run(&ao).await?;
+            if !g.json {
+                println!("{md}");
+            }
+            eprintln!(
+                "api-compare: wrote {} (section {}), {}, {}, {}",
+                ao.out_md.display(),
+                ao.name,
+                ao.out_report().display(),
+                ao.out_json().display(),
+                ao.out_svg().display()
+            );
             return Ok(());
         }
         Cmd::Compare(c) => {

@@ -102,18 +102,7 @@ fn body(o: &Outcome, level: usize, base: &Path) -> String {
         m.load_before, m.load_after
     );
     let _ = writeln!(s, "- etcd: `{}`; kv: `{}`", m.etcd_version, m.kv_version);
-    let dirty = if m.git_dirty.is_empty() {
-        String::new()
-    } else {
-        format!(
-            " (with uncommitted changes: {})",
-            m.git_dirty
-                .iter()
-                .map(|l| format!("`{}`", l.trim()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    };
+    let dirty = dirty_suffix(&m.git_dirty);
     let _ = writeln!(s, "- Workspace (where kv-bench ran) at `{}`{dirty}", m.git_head);
     if let Some(b) = &opts.kv_built_from {
         let _ = writeln!(s, "- kv binary `{}`: {b}", opts.kv_bin.display());
@@ -500,19 +489,28 @@ pub(crate) fn section(o: &Outcome) -> String {
     s
 }
 
-fn begin_marker(name: &str) -> String {
-    format!("<!-- BEGIN kv-bench compare {name} (generated: edits here are overwritten) -->")
+/// The tool named in `compare`'s section markers.
+pub const COMPARE_TAG: &str = "kv-bench compare";
+
+fn begin_marker(tag: &str, name: &str) -> String {
+    format!("<!-- BEGIN {tag} {name} (generated: edits here are overwritten) -->")
 }
 
-fn end_marker(name: &str) -> String {
-    format!("<!-- END kv-bench compare {name} -->")
+fn end_marker(tag: &str, name: &str) -> String {
+    format!("<!-- END {tag} {name} -->")
 }
 
 /// `doc` with the section named `name` replaced by `section` (between its markers), or
 /// with it appended if `doc` has none. An empty `doc` gets a title first.
 pub fn splice_section(doc: &str, name: &str, section: &str) -> String {
-    let begin_prefix = format!("<!-- BEGIN kv-bench compare {name} ");
-    let (begin, end) = (begin_marker(name), end_marker(name));
+    splice_tagged(doc, COMPARE_TAG, name, section)
+}
+
+/// [`splice_section`] for sections another command writes: markers
+/// `<!-- BEGIN <tag> <name> … -->` and `<!-- END <tag> <name> -->`.
+pub fn splice_tagged(doc: &str, tag: &str, name: &str, section: &str) -> String {
+    let begin_prefix = format!("<!-- BEGIN {tag} {name} ");
+    let (begin, end) = (begin_marker(tag, name), end_marker(tag, name));
     let block = format!("{begin}\n\n{}\n\n{end}", section.trim_end());
     if let Some(b) = doc.find(&begin_prefix) {
         if let Some(e) = doc[b..].find(&end) {
@@ -529,6 +527,21 @@ pub fn splice_section(doc: &str, name: &str, section: &str) -> String {
     out.push_str(&block);
     out.push('\n');
     out
+}
+
+/// Writes `section` into the Markdown file `path` with [`splice_tagged`] (creating it).
+pub fn splice_into_file(path: &Path, tag: &str, name: &str, section: &str) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let old = match std::fs::read_to_string(path) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).with_context(|| format!("read {}", path.display())),
+    };
+    let md = splice_tagged(&old, tag, name, section);
+    if let Some(p) = path.parent() {
+        std::fs::create_dir_all(p)?;
+    }
+    std::fs::write(path, md).with_context(|| format!("write {}", path.display()))
 }
 
 /// Latency percentiles per workload, etcd vs kv.
@@ -553,9 +566,18 @@ pub(crate) fn svg(defs: &[WorkloadDef], aggs: &BTreeMap<(&'static str, &'static 
     plot::render("Latency by percentile: etcd 3.4.23 vs kv (log scale)", &panels)
 }
 
+/// " (with uncommitted changes: `M a`, `?? b`)" for a report's workspace line, or "".
+pub(crate) fn dirty_suffix(git_dirty: &[String]) -> String {
+    if git_dirty.is_empty() {
+        return String::new();
+    }
+    let files: Vec<String> = git_dirty.iter().map(|l| format!("`{}`", l.trim())).collect();
+    format!(" (with uncommitted changes: {})", files.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::splice_section;
+    use super::{splice_section, splice_tagged};
 
     #[test]
     fn splice_appends_then_replaces_only_its_own_section() {
@@ -572,6 +594,16 @@ mod tests {
         assert!(again.find("BEGIN kv-bench compare 1-member ") < again.find("BEGIN kv-bench compare 1-member-tls"));
         // Idempotent.
         assert_eq!(splice_section(&again, "1-member", "## 1 member\n\nB\n"), again);
+    }
+
+    #[test]
+    fn tagged_sections_do_not_touch_compare_sections() {
+        let doc = splice_section("# B\n", "apiserver", "## compare's\n");
+        let both = splice_tagged(&doc, "kv-bench api-compare", "apiserver", "## api\n");
+        assert!(both.contains("## compare's") && both.contains("## api"));
+        let again = splice_tagged(&both, "kv-bench api-compare", "apiserver", "## api 2\n");
+        assert!(again.contains("## compare's") && again.contains("## api 2") && !again.contains("## api\n"));
+        assert!(again.contains("<!-- END kv-bench api-compare apiserver -->"));
     }
 
     #[test]

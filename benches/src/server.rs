@@ -130,24 +130,28 @@ impl Member {
     /// SIGTERM, then SIGKILL after `grace`. Returns how the process ended (None if it was
     /// not running or had to be killed).
     pub fn stop(&mut self, grace: Duration) -> Option<std::process::ExitStatus> {
-        let mut child = self.child.take()?;
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let until = Instant::now() + grace;
-        while Instant::now() < until {
-            if let Ok(Some(st)) = child.try_wait() {
-                return Some(st);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        None
+        stop_child(self.child.take()?, grace)
     }
+}
+
+/// SIGTERM `child`, then SIGKILL after `grace`; how it ended, or None if it had to be killed.
+pub fn stop_child(mut child: std::process::Child, grace: Duration) -> Option<std::process::ExitStatus> {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    let until = Instant::now() + grace;
+    while Instant::now() < until {
+        if let Ok(Some(st)) = child.try_wait() {
+            return Some(st);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
 }
 
 impl Drop for Member {
