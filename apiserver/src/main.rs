@@ -84,7 +84,7 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let a = Args::parse();
-    apiserver::run(apiserver::Config {
+    let server = apiserver::run(apiserver::Config {
         etcd_servers: a.etcd_servers,
         etcd_tls: if a.etcd_cafile.is_some() || a.etcd_certfile.is_some() {
             Some(apiserver::storage::etcd3::EtcdTls {
@@ -119,6 +119,19 @@ async fn main() -> anyhow::Result<()> {
         controllers: a.controllers,
         scheduler: a.scheduler,
         advertise_address: a.advertise_address,
-    })
-    .await
+    });
+    // SIGTERM/SIGINT end the process cleanly (exit 0), as kube-apiserver does; writes are
+    // single etcd transactions, so nothing is left half done.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = server => r,
+        _ = term.recv() => {
+            tracing::info!("received SIGTERM; shutting down");
+            Ok(())
+        }
+        _ = tokio::signal::ctrl_c() => {
+            tracing::info!("received SIGINT; shutting down");
+            Ok(())
+        }
+    }
 }
