@@ -1,8 +1,10 @@
-//! A small JSON client of the Kubernetes HTTP API (hyper), used by the in-process scheduler and
-//! controllers so that they never touch the store directly and could run against any API server.
+//! A small JSON client of the Kubernetes HTTP API (hyper, HTTPS through rustls), used by the
+//! scheduler and controllers so that they never touch the store directly and run against any
+//! API server: in-process over the insecure loopback port, or from a kubeconfig.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{connect::HttpConnector, Client as HyperClient};
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
@@ -40,21 +42,46 @@ impl ClientError {
 
 pub type Result<T> = std::result::Result<T, ClientError>;
 
-/// Plain-HTTP API client (the insecure loopback port).
+/// API client of one server.
 #[derive(Clone)]
 pub struct Client {
     base: String,
-    http: HyperClient<HttpConnector, Full<Bytes>>,
+    http: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
     user_agent: String,
+    /// `Authorization` header value.
+    authorization: Option<String>,
 }
 
 impl Client {
-    /// `base` like `http://127.0.0.1:8080`.
+    /// A plain-HTTP client; `base` like `http://127.0.0.1:8080`.
     pub fn new(base: &str, user_agent: &str) -> Self {
+        Self::connect(&crate::kubeconfig::Connection::plain(base), user_agent)
+    }
+
+    /// A client of `conn` (http or https, with its bearer token and client certificate).
+    pub fn connect(conn: &crate::kubeconfig::Connection, user_agent: &str) -> Self {
+        let tls = match &conn.tls {
+            Some(t) => (**t).clone(),
+            // Plain http only (an https connection carries its own config). ring supports
+            // the default protocol versions, so building this cannot fail.
+            None => rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .expect("ring supports TLS 1.2 and 1.3")
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth(),
+        };
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .build();
         Self {
-            base: base.trim_end_matches('/').to_string(),
-            http: HyperClient::builder(TokioExecutor::new()).build_http(),
+            base: conn.server.clone(),
+            http: HyperClient::builder(TokioExecutor::new()).build(connector),
             user_agent: user_agent.to_string(),
+            authorization: conn.token.as_ref().map(|t| format!("Bearer {t}")),
         }
     }
 
@@ -66,14 +93,16 @@ impl Client {
         ct: &str,
         body: Vec<u8>,
     ) -> Result<http::Response<hyper::body::Incoming>> {
-        let req = http::Request::builder()
+        let mut req = http::Request::builder()
             .method(method)
             .uri(uri)
             .header(http::header::CONTENT_TYPE, ct)
             .header(http::header::ACCEPT, "application/json")
-            .header(http::header::USER_AGENT, &self.user_agent)
-            .body(Full::new(Bytes::from(body)))
-            .map_err(ClientError::transport)?;
+            .header(http::header::USER_AGENT, &self.user_agent);
+        if let Some(a) = &self.authorization {
+            req = req.header(http::header::AUTHORIZATION, a);
+        }
+        let req = req.body(Full::new(Bytes::from(body))).map_err(ClientError::transport)?;
         tokio::time::timeout(std::time::Duration::from_secs(30), self.http.request(req))
             .await
             .map_err(ClientError::transport)?

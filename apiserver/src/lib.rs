@@ -27,14 +27,18 @@
 //! requests to the same router as the insecure port.
 
 pub mod client;
+pub mod component;
 pub mod controllers;
 pub mod error;
 pub mod http;
+pub mod kubeconfig;
 pub mod kubernetes_service;
+pub mod leader_election;
 pub mod registry;
 pub mod scheduler;
 pub mod schema;
 pub mod storage;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

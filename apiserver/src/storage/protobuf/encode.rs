@@ -221,7 +221,7 @@ fn special(msg: &str, v: &Value) -> Result<Vec<u8>, String> {
 }
 
 /// Go's time.ParseDuration for the units Kubernetes uses.
-fn parse_go_duration(s: &str) -> Result<i64, String> {
+pub fn parse_go_duration(s: &str) -> Result<i64, String> {
     if s == "0" {
         return Ok(0);
     }
