@@ -33,7 +33,7 @@ pub enum ApiError {
         name: String,
         message: String,
     },
-    #[error("{kind} \"{name}\" is invalid: {}", join_field_errors(errors))]
+    #[error("{} \"{name}\" is invalid: {}", group_kind(group, kind), join_field_errors(errors))]
     Invalid {
         group: &'static str,
         kind: &'static str,
@@ -64,6 +64,15 @@ pub enum ApiError {
     Internal(String),
     #[error("{0}")]
     Unavailable(String),
+}
+
+/// schema.GroupKind's String(): `Kind.group`, or `Kind` in the core group.
+fn group_kind(group: &str, kind: &str) -> String {
+    if group.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}.{group}")
+    }
 }
 
 fn join_field_errors(errors: &[FieldError]) -> String {

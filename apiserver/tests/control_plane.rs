@@ -259,7 +259,13 @@ fn job_runs_to_completion() {
         2,
         "no extra pods, none collected"
     );
-    let (code, b) = api.json("DELETE", "/apis/batch/v1/namespaces/default/jobs/pi", JSON, "");
+    // As kubectl does: batch/v1 Jobs would orphan their pods without a policy.
+    let (code, b) = api.json(
+        "DELETE",
+        "/apis/batch/v1/namespaces/default/jobs/pi",
+        JSON,
+        r#"{"kind":"DeleteOptions","apiVersion":"v1","propagationPolicy":"Background"}"#,
+    );
     assert_eq!(code, 200, "{b}");
     wait_for(30, "the Job's pods collected", || {
         items(&api, "/api/v1/namespaces/default/pods")
@@ -607,4 +613,96 @@ fn kubelet_tls_bootstrap_through_a_csr() {
     assert_eq!(code, "200", "the issued certificate authenticates: {body}");
     let (code, _) = curl(&[&format!("{base}/api/v1/nodes")]);
     assert_eq!(code, "401", "no credentials at all");
+}
+
+/// kube's three deletion propagation policies through kubectl and the raw API: `--cascade=orphan`
+/// leaves the ReplicaSet (without its ownerReference), `--cascade=foreground` returns only after
+/// the pods are gone, a batch/v1 Job deleted without options orphans its pods (kube's
+/// backward-compatible default), and contradictory options are refused with kube's message.
+#[test]
+fn deletion_propagation_orphan_foreground_and_defaults() {
+    let store = Store::start();
+    let api = ApiServer::start_with(&store.endpoint, &["--controllers=*"]);
+    let kubectl = common::Kubectl::new(&api.url);
+    kubectl.ok(&["create", "deployment", "web", "--image=busybox", "--replicas=2"]);
+    let pods = || items(&api, "/api/v1/namespaces/default/pods?labelSelector=app%3Dweb");
+    wait_for(30, "2 pods", || (pods().len() == 2).then_some(()));
+    let rs_list = || items(&api, "/apis/apps/v1/namespaces/default/replicasets");
+
+    // Orphan: the Deployment goes, its ReplicaSet stays and loses the ownerReference.
+    kubectl.ok(&["delete", "deployment", "web", "--cascade=orphan"]);
+    let (code, _) = api.get("/apis/apps/v1/namespaces/default/deployments/web");
+    assert_eq!(code, 404, "kubectl waits until the orphaned owner is gone");
+    let rs = rs_list();
+    assert_eq!(rs.len(), 1, "{rs:?}");
+    assert!(
+        rs[0]["metadata"]["ownerReferences"]
+            .as_array()
+            .is_none_or(|a| a.is_empty()),
+        "{}",
+        rs[0]
+    );
+    assert_eq!(pods().len(), 2, "orphaning keeps the grandchildren too");
+
+    // Foreground: the ReplicaSet is held (deletionTimestamp + finalizer) until its pods are gone.
+    let rs_name = rs[0]["metadata"]["name"].as_str().expect("name").to_string();
+    kubectl.ok(&[
+        "delete",
+        "replicaset",
+        &rs_name,
+        "--cascade=foreground",
+        "--timeout=60s",
+    ]);
+    assert!(
+        pods().is_empty(),
+        "foreground deletion returned before the pods were gone"
+    );
+    assert!(rs_list().is_empty());
+
+    // A batch/v1 Job deleted with no options orphans its pods.
+    let job = json!({"apiVersion":"batch/v1","kind":"Job","metadata":{"name":"j"},
+        "spec":{"parallelism":1,"completions":1,"template":{"spec":{"restartPolicy":"Never","containers":[{"name":"c","image":"busybox"}]}}}});
+    let (code, b) = api.json("POST", "/apis/batch/v1/namespaces/default/jobs", JSON, &job.to_string());
+    assert_eq!(code, 201, "{b}");
+    let job_pods = || items(&api, "/api/v1/namespaces/default/pods?labelSelector=job-name%3Dj");
+    wait_for(30, "the job's pod", || (job_pods().len() == 1).then_some(()));
+    let (code, b) = api.json("DELETE", "/apis/batch/v1/namespaces/default/jobs/j", JSON, "");
+    assert_eq!(code, 200, "{b}");
+    assert_eq!(b["metadata"]["finalizers"], json!(["orphan"]), "{b}");
+    wait_for(30, "the orphaned job to go", || {
+        (api.get("/apis/batch/v1/namespaces/default/jobs/j").0 == 404).then_some(())
+    });
+    let left = job_pods();
+    assert_eq!(left.len(), 1, "the pod stays");
+    assert!(
+        left[0]["metadata"]["ownerReferences"]
+            .as_array()
+            .is_none_or(|a| a.is_empty()),
+        "{}",
+        left[0]
+    );
+
+    // Contradictory and unknown options.
+    let (code, b) = api.json(
+        "DELETE",
+        "/api/v1/namespaces/default/pods/x",
+        JSON,
+        r#"{"kind":"DeleteOptions","apiVersion":"v1","propagationPolicy":"Foreground","orphanDependents":true}"#,
+    );
+    assert_eq!(code, 422, "{b}");
+    assert_eq!(
+        b["message"],
+        r#"DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Invalid value: "Foreground": orphanDependents and deletionPropagation cannot be both set"#
+    );
+    let (code, b) = api.json(
+        "DELETE",
+        "/api/v1/namespaces/default/pods/x?propagationPolicy=Sideways",
+        JSON,
+        "",
+    );
+    assert_eq!(code, 422, "{b}");
+    assert_eq!(
+        b["message"],
+        r#"DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: "Sideways": supported values: "Foreground", "Background", "Orphan", "nil""#
+    );
 }

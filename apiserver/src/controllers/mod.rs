@@ -22,7 +22,6 @@ pub mod statefulset;
 pub mod trigger;
 pub mod util;
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -57,7 +56,12 @@ pub enum Action {
         path: String,
         patch: Value,
     },
+    /// Delete with background propagation.
     Delete {
+        path: String,
+    },
+    /// Delete with foreground propagation (the garbage collector's cascading deletes).
+    DeleteForeground {
         path: String,
     },
 }
@@ -117,6 +121,10 @@ async fn apply(client: &Client, actions: Vec<Action>) {
                 let opts = json!({"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"});
                 client.delete(path, Some(&opts)).await
             }
+            Action::DeleteForeground { path } => {
+                let opts = json!({"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Foreground"});
+                client.delete(path, Some(&opts)).await
+            }
         };
         if let Err(e) = r {
             if !e.is_conflict() && !e.is_not_found() {
@@ -132,6 +140,7 @@ fn short(a: &Action) -> String {
         Action::Update { path, .. } => format!("PUT {path}"),
         Action::Patch { path, .. } => format!("PATCH {path}"),
         Action::Delete { path } => format!("DELETE {path}"),
+        Action::DeleteForeground { path } => format!("DELETE {path} (foreground)"),
     }
 }
 
@@ -238,19 +247,25 @@ async fn gc_pass(c: &Client) -> Result<()> {
             deps.push((path, o));
         }
     }
-    let mut owners = HashSet::new();
-    for list in [
-        "/apis/apps/v1/deployments",
-        "/apis/apps/v1/replicasets",
-        "/apis/apps/v1/daemonsets",
-        "/apis/apps/v1/statefulsets",
-        "/apis/batch/v1/jobs",
-        "/apis/batch/v1/cronjobs",
-        "/api/v1/services",
-        "/api/v1/nodes",
+    let mut owners = Vec::new();
+    for (list, api, namespaced) in [
+        ("/apis/apps/v1/deployments", "/apis/apps/v1", true),
+        ("/apis/apps/v1/replicasets", "/apis/apps/v1", true),
+        ("/apis/apps/v1/daemonsets", "/apis/apps/v1", true),
+        ("/apis/apps/v1/statefulsets", "/apis/apps/v1", true),
+        ("/apis/batch/v1/jobs", "/apis/batch/v1", true),
+        ("/apis/batch/v1/cronjobs", "/apis/batch/v1", true),
+        ("/api/v1/services", "/api/v1", true),
+        ("/api/v1/nodes", "/api/v1", false),
     ] {
+        let plural = list.rsplit('/').next().unwrap_or("");
         for o in c.list(list).await? {
-            owners.insert(util::uid(&o).to_string());
+            let path = if namespaced {
+                format!("{api}/namespaces/{}/{plural}/{}", util::namespace(&o), util::name(&o))
+            } else {
+                format!("{api}/{plural}/{}", util::name(&o))
+            };
+            owners.push((path, o));
         }
     }
     apply(c, gc::reconcile(&deps, &owners)).await;

@@ -17,10 +17,11 @@ use super::table::{table, Include};
 use super::{AppState, Response};
 use crate::error::{ApiError, Result};
 use crate::registry::field_validation::{self, Mode};
-use crate::registry::generic::{DeleteOptions, ListOptions, ListResult};
+use crate::registry::generic::{DeleteOptions, ListOptions, ListResult, Propagation};
 use crate::registry::patch::{self, PatchType};
 use crate::registry::resources::{find, ResourceInfo, Subresource};
 use crate::registry::selector::{FieldSelector, LabelSelector, Predicate};
+use crate::registry::validation::FieldError;
 use crate::registry::{binding, meta, namespace_lifecycle, scale};
 
 const MAX_BODY: usize = 3 * 1024 * 1024;
@@ -339,7 +340,10 @@ fn delete_options(
         || b.get("dryRun")
             .and_then(Value::as_array)
             .is_some_and(|a| a.iter().any(|v| v == "All"));
+    let (propagation, orphan_false) = propagation(q, &b)?;
     Ok(DeleteOptions {
+        propagation,
+        orphan_false,
         grace_period: grace,
         precondition_uid: b
             .pointer("/preconditions/uid")
@@ -350,6 +354,50 @@ fn delete_options(
             .and_then(Value::as_str)
             .map(String::from),
         dry_run: dry,
+    })
+}
+
+/// `propagationPolicy` / `orphanDependents` from the query or the DeleteOptions body, checked
+/// as kube's ValidateDeleteOptions does.
+fn propagation(q: &std::collections::HashMap<String, String>, b: &Value) -> Result<(Option<Propagation>, bool)> {
+    let policy = q
+        .get("propagationPolicy")
+        .cloned()
+        .or_else(|| b.get("propagationPolicy").and_then(Value::as_str).map(String::from));
+    let orphan = match q.get("orphanDependents") {
+        Some(v) => Some(v == "true"),
+        None => b.get("orphanDependents").and_then(Value::as_bool),
+    };
+    let invalid = |e: FieldError| ApiError::Invalid {
+        group: "meta.k8s.io",
+        kind: "DeleteOptions",
+        name: String::new(),
+        errors: vec![e],
+    };
+    if let (Some(p), Some(_)) = (&policy, orphan) {
+        return Err(invalid(FieldError::invalid(
+            "propagationPolicy",
+            json!(p),
+            "orphanDependents and deletionPropagation cannot be both set",
+        )));
+    }
+    let parsed = match policy.as_deref() {
+        None => None,
+        Some("Orphan") => Some(Propagation::Orphan),
+        Some("Background") => Some(Propagation::Background),
+        Some("Foreground") => Some(Propagation::Foreground),
+        Some(other) => {
+            return Err(invalid(FieldError::not_supported(
+                "propagationPolicy",
+                json!(other),
+                &["Foreground", "Background", "Orphan", "nil"],
+            )))
+        }
+    };
+    Ok(match orphan {
+        Some(true) => (Some(Propagation::Orphan), false),
+        Some(false) => (None, true),
+        None => (parsed, false),
     })
 }
 

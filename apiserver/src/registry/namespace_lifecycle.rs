@@ -58,8 +58,10 @@ async fn finalize(store: &Store, name: &str) -> Result<()> {
         let list = store.list(res, Some(name), &ListOptions::default()).await?;
         for item in list.items {
             let item_name = super::meta::name(&item).to_string();
+            // As kube's namespace controller: background propagation.
             let opts = DeleteOptions {
                 grace_period: Some(0),
+                propagation: Some(super::generic::Propagation::Background),
                 ..Default::default()
             };
             match store.delete(res, Some(name), &item_name, &opts).await {

@@ -10,5 +10,5 @@ pub mod store;
 pub mod watch;
 
 pub use list::{ListOptions, ListResult};
-pub use store::{DeleteOptions, Store};
+pub use store::{DeleteOptions, Propagation, Store};
 pub use watch::{WatchEvent, Watcher};

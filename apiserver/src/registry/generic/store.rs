@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use crate::error::{ApiError, Result};
 use crate::registry::meta;
 use crate::registry::resources::{ResourceInfo, Subresource, RESOURCES};
-use crate::registry::strategy::set_at;
+use crate::registry::strategy::{set_at, GcPolicy};
 use crate::registry::validation::validate_meta;
 use crate::storage::codec::Codec;
 use crate::storage::etcd3::WriteOutcome;
@@ -29,6 +29,53 @@ pub struct DeleteOptions {
     pub precondition_uid: Option<String>,
     pub precondition_rv: Option<String>,
     pub dry_run: bool,
+    /// `propagationPolicy` (or the deprecated `orphanDependents`: true = Orphan).
+    pub propagation: Option<Propagation>,
+    /// `orphanDependents` was given as false (neither orphan nor foreground, explicitly).
+    pub orphan_false: bool,
+}
+
+/// metav1.DeletionPropagation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Propagation {
+    Orphan,
+    Background,
+    Foreground,
+}
+
+/// The garbage-collector finalizers (metav1.FinalizerOrphanDependents / FinalizerDeleteDependents).
+pub const ORPHAN_FINALIZER: &str = "orphan";
+pub const FOREGROUND_FINALIZER: &str = "foregroundDeletion";
+
+/// The finalizers a delete leaves on `current` for garbage collection, as kube's generic
+/// store decides them (`deletionFinalizersForGarbageCollection`): an explicit option wins,
+/// then a GC finalizer already there, then the resource's default policy.
+pub fn gc_finalizers(current: &[String], opts: &DeleteOptions, default: GcPolicy) -> Vec<String> {
+    let has = |f: &str| current.iter().any(|c| c == f);
+    let (orphan, foreground) = if default == GcPolicy::Unsupported || opts.orphan_false {
+        (false, false)
+    } else {
+        match opts.propagation {
+            Some(Propagation::Orphan) => (true, false),
+            Some(Propagation::Foreground) => (false, true),
+            Some(Propagation::Background) => (false, false),
+            None if has(ORPHAN_FINALIZER) => (true, false),
+            None if has(FOREGROUND_FINALIZER) => (false, true),
+            None => (default == GcPolicy::OrphanDependents, false),
+        }
+    };
+    let mut out: Vec<String> = current
+        .iter()
+        .filter(|f| *f != ORPHAN_FINALIZER && *f != FOREGROUND_FINALIZER)
+        .cloned()
+        .collect();
+    if orphan {
+        out.push(ORPHAN_FINALIZER.to_string());
+    }
+    if foreground {
+        out.push(FOREGROUND_FINALIZER.to_string());
+    }
+    out
 }
 
 pub struct Store {
@@ -314,12 +361,23 @@ impl Store {
                     )));
                 }
             }
+            let current: Vec<String> = meta::finalizers(&obj);
+            let finalizers = gc_finalizers(&current, opts, res.strategy.default_gc_policy());
+            let finalizers_changed = {
+                let (mut a, mut b) = (current.clone(), finalizers.clone());
+                a.sort();
+                b.sort();
+                a != b
+            };
             let has_finalizers =
-                !meta::finalizers(&obj).is_empty() || (res.plural == "namespaces" && !spec_finalizers(&obj).is_empty());
+                !finalizers.is_empty() || (res.plural == "namespaces" && !spec_finalizers(&obj).is_empty());
             let grace = res.strategy.graceful_delete(&obj, opts.grace_period);
             if has_finalizers || grace.is_some() {
-                if meta::is_deleting(&obj) && grace.is_none() {
+                if meta::is_deleting(&obj) && grace.is_none() && !finalizers_changed {
                     return Ok(obj);
+                }
+                if finalizers_changed {
+                    meta::meta_mut(&mut obj).insert("finalizers".into(), json!(finalizers));
                 }
                 let now = chrono::Utc::now();
                 // Clamp: an absurd gracePeriodSeconds must not overflow the clock.

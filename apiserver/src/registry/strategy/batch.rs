@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use super::pod::{default_pod_spec, validate_pod_spec};
-use super::{age, col, default_at, n, s, Column, Strategy, AGE, NAME};
+use super::{age, col, default_at, n, s, Column, GcPolicy, Strategy, AGE, NAME};
 use crate::registry::validation::FieldError;
 
 /// Job defaults: parallelism and completions 1, backoffLimit 6, and (unless
@@ -46,6 +46,11 @@ fn generate_selector(obj: &mut Value) {
 pub struct JobStrategy;
 
 impl Strategy for JobStrategy {
+    /// batch/v1 Jobs orphan their pods unless told otherwise (kube keeps this for backward
+    /// compatibility; kubectl always sends a policy).
+    fn default_gc_policy(&self) -> GcPolicy {
+        GcPolicy::OrphanDependents
+    }
     fn prepare_for_create(&self, obj: &mut Value) {
         self.defaults(obj);
         generate_selector(obj);

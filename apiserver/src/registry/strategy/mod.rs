@@ -60,6 +60,17 @@ pub const AGE: Column = Column {
     description: "CreationTimestamp is a timestamp representing the server time when this object was created.",
 };
 
+/// rest.GarbageCollectionPolicy: what deleting an object does to its dependents by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GcPolicy {
+    /// Background deletion of dependents (apps/v1 and most resources).
+    DeleteDependents,
+    /// The "orphan" finalizer by default (batch/v1 Jobs, for backward compatibility).
+    OrphanDependents,
+    /// No garbage-collection finalizers at all.
+    Unsupported,
+}
+
 pub trait Strategy: Send + Sync {
     /// Which DNS rule `metadata.name` follows.
     fn name_rule(&self) -> NameRule {
@@ -88,6 +99,10 @@ pub trait Strategy: Send + Sync {
     /// Some(grace seconds) if deleting this object should only mark it.
     fn graceful_delete(&self, _obj: &Value, _requested: Option<i64>) -> Option<i64> {
         None
+    }
+    /// Default handling of dependents when no propagation policy is given.
+    fn default_gc_policy(&self) -> GcPolicy {
+        GcPolicy::DeleteDependents
     }
     /// Table columns after Name (Age included where it belongs).
     fn columns(&self) -> Vec<Column> {
