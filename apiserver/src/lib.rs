@@ -26,6 +26,7 @@
 //! is used. The secure port (`http::secure`: rustls, bearer tokens) hands
 //! requests to the same router as the insecure port.
 
+pub mod admission;
 pub mod client;
 pub mod component;
 pub mod controllers;
@@ -34,6 +35,8 @@ pub mod http;
 pub mod kubeconfig;
 pub mod kubernetes_service;
 pub mod leader_election;
+pub mod quantity;
+pub mod quota;
 pub mod registry;
 pub mod scheduler;
 pub mod schema;

@@ -706,3 +706,111 @@ fn deletion_propagation_orphan_foreground_and_defaults() {
         r#"DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: "Sideways": supported values: "Foreground", "Background", "Orphan", "nil""#
     );
 }
+
+/// Admission as kube-apiserver 1.20 runs it: LimitRanger defaults and bounds container
+/// resources, ResourceQuota charges and refuses with kube's messages (and the resourcequota
+/// controller releases what deleted pods held), Priority resolves classes (the system ones
+/// exist from the start), DefaultTolerationSeconds adds the not-ready/unreachable tolerations.
+#[test]
+fn admission_limits_quota_priority_and_tolerations() {
+    let store = Store::start();
+    let api = ApiServer::start_with(&store.endpoint, &["--controllers=resourcequota"]);
+    let kubectl = common::Kubectl::new(&api.url);
+    kubectl.ok(&["create", "namespace", "q"]);
+    kubectl.ok_stdin(
+        &["apply", "-f", "-"],
+        Some(
+            "apiVersion: v1\nkind: LimitRange\nmetadata: {name: lr, namespace: q}\n\
+             spec:\n  limits:\n  - type: Container\n    default: {cpu: 200m}\n    defaultRequest: {cpu: 100m}\n    max: {cpu: '1'}\n\
+             ---\napiVersion: v1\nkind: ResourceQuota\nmetadata: {name: q, namespace: q}\n\
+             spec:\n  hard: {pods: '2', requests.cpu: 300m}\n",
+        ),
+    );
+    wait_for(30, "the quota's status", || {
+        let (_, q) = api.json("GET", "/api/v1/namespaces/q/resourcequotas/q", JSON, "");
+        (q["status"]["used"]["pods"] == "0").then_some(())
+    });
+    let pod = |name: &str, resources: Value, extra: Value| {
+        let mut p = json!({"apiVersion":"v1","kind":"Pod","metadata":{"name":name},
+            "spec":{"containers":[{"name":"c","image":"busybox","resources":resources}]}});
+        if let (Some(spec), Some(extra)) = (p["spec"].as_object_mut(), extra.as_object()) {
+            spec.extend(extra.clone());
+        }
+        api.json("POST", "/api/v1/namespaces/q/pods", JSON, &p.to_string())
+    };
+    let (code, a) = pod("a", json!({}), json!({}));
+    assert_eq!(code, 201, "{a}");
+    let c = &a["spec"]["containers"][0]["resources"];
+    assert_eq!(c["requests"]["cpu"], "100m", "{a}");
+    assert_eq!(c["limits"]["cpu"], "200m", "{a}");
+    assert_eq!(
+        a["metadata"]["annotations"]["kubernetes.io/limit-ranger"],
+        "LimitRanger plugin set: cpu request for container c; cpu limit for container c"
+    );
+    assert_eq!(a["spec"]["priority"], 0);
+    assert_eq!(a["spec"]["preemptionPolicy"], "PreemptLowerPriority");
+    let keys: Vec<&str> = a["spec"]["tolerations"]
+        .as_array()
+        .map(|t| t.iter().filter_map(|t| t["key"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(keys, ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"]);
+    assert_eq!(a["spec"]["tolerations"][0]["tolerationSeconds"], 300);
+    let (code, b) = pod("b", json!({}), json!({}));
+    assert_eq!(code, 201, "{b}");
+    let (code, c) = pod(
+        "c",
+        json!({"requests":{"cpu":"150m"},"limits":{"cpu":"150m"}}),
+        json!({}),
+    );
+    assert_eq!(code, 403, "{c}");
+    assert_eq!(c["reason"], "Forbidden");
+    assert_eq!(
+        c["message"],
+        r#"pods "c" is forbidden: exceeded quota: q, requested: pods=1,requests.cpu=150m, used: pods=2,requests.cpu=200m, limited: pods=2,requests.cpu=300m"#
+    );
+    let (code, big) = pod("big", json!({"limits":{"cpu":"2"}}), json!({}));
+    assert_eq!(code, 403, "{big}");
+    assert_eq!(
+        big["message"],
+        r#"pods "big" is forbidden: maximum cpu usage per Container is 1, but limit is 2"#
+    );
+    let (_, q) = api.json("GET", "/api/v1/namespaces/q/resourcequotas/q", JSON, "");
+    assert_eq!(
+        q["status"]["used"],
+        json!({"pods":"2","requests.cpu":"200m"}),
+        "refused pods charge nothing"
+    );
+    // Deleting a pod frees its share once the controller recounts.
+    let (code, _) = api.json("DELETE", "/api/v1/namespaces/q/pods/a", JSON, "");
+    assert_eq!(code, 200);
+    wait_for(30, "the released quota", || {
+        let (_, q) = api.json("GET", "/api/v1/namespaces/q/resourcequotas/q", JSON, "");
+        (q["status"]["used"]["pods"] == "1").then_some(())
+    });
+    let (code, d) = pod(
+        "d",
+        json!({"requests":{"cpu":"150m"},"limits":{"cpu":"150m"}}),
+        json!({}),
+    );
+    assert_eq!(code, 201, "{d}");
+    // Priority classes.
+    let (code, p) = pod("p", json!({}), json!({"priorityClassName": "nope"}));
+    assert_eq!(code, 403, "{p}");
+    assert_eq!(
+        p["message"],
+        r#"pods "p" is forbidden: no PriorityClass with name nope was found"#
+    );
+    let (code, p) = api.json(
+        "POST",
+        "/api/v1/namespaces/default/pods",
+        JSON,
+        r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"crit"},"spec":{"priorityClassName":"system-node-critical","containers":[{"name":"c","image":"busybox"}]}}"#,
+    );
+    assert_eq!(code, 201, "{p}");
+    assert_eq!(p["spec"]["priority"], 2_000_001_000);
+    let out = kubectl.ok(&["get", "priorityclasses"]);
+    assert!(
+        out.contains("system-cluster-critical") && out.contains("2000000000"),
+        "{out}"
+    );
+}

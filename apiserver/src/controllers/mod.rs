@@ -4,7 +4,7 @@
 //! (`trigger`). Nothing here touches the store directly.
 //!
 //! Controllers: `replicaset`, `deployment`, `garbagecollector` (background), `endpoint`
-//! (Endpoints + EndpointSlices), `serviceaccount-token`, `nodelifecycle`, `job`, `cronjob`, `daemonset`, `statefulset`, `csrsigning`
+//! (Endpoints + EndpointSlices), `serviceaccount-token`, `nodelifecycle`, `job`, `cronjob`, `daemonset`, `statefulset`, `csrsigning`, `resourcequota`
 //! (approves kubelet client CSRs, signs approved ones). The default ServiceAccount per
 //! namespace is still created by the apiserver itself (`registry::namespace_lifecycle`).
 
@@ -17,6 +17,7 @@ pub mod gc;
 pub mod job;
 pub mod nodelifecycle;
 pub mod replicaset;
+pub mod resourcequota;
 pub mod serviceaccount;
 pub mod statefulset;
 pub mod trigger;
@@ -79,6 +80,7 @@ pub const ALL: &[&str] = &[
     "daemonset",
     "statefulset",
     "csrsigning",
+    "resourcequota",
 ];
 
 /// Set a label on an object or template (`metadata.labels[k] = v`).
@@ -272,6 +274,33 @@ async fn gc_pass(c: &Client) -> Result<()> {
     Ok(())
 }
 
+async fn quota_pass(c: &Client) -> Result<()> {
+    let quotas = c.list("/api/v1/resourcequotas").await?;
+    if quotas.is_empty() {
+        return Ok(());
+    }
+    let mut objects = Vec::new();
+    for (group, plural) in resourcequota::sources(&quotas) {
+        // The served version of group/plural, from the resource table.
+        let Some(res) = crate::registry::resources::RESOURCES
+            .iter()
+            .find(|r| r.group == group && r.plural == plural)
+        else {
+            continue;
+        };
+        let path = if group.is_empty() {
+            format!("/api/{}/{plural}", res.version)
+        } else {
+            format!("/apis/{group}/{}/{plural}", res.version)
+        };
+        for o in c.list(&path).await? {
+            objects.push((group.clone(), plural.clone(), o));
+        }
+    }
+    apply(c, resourcequota::reconcile(&quotas, &objects)).await;
+    Ok(())
+}
+
 async fn endpoints_pass(c: &Client) -> Result<()> {
     let svcs = c.list("/api/v1/services").await?;
     let pods = c.list("/api/v1/pods").await?;
@@ -331,6 +360,14 @@ pub fn inputs(name: &str) -> &'static [&'static str] {
             "/api/v1/persistentvolumeclaims",
         ],
         "csrsigning" => &["/apis/certificates.k8s.io/v1/certificatesigningrequests"],
+        "resourcequota" => &[
+            "/api/v1/resourcequotas",
+            "/api/v1/pods",
+            "/api/v1/services",
+            "/api/v1/configmaps",
+            "/api/v1/secrets",
+            "/api/v1/persistentvolumeclaims",
+        ],
         "nodelifecycle" => &[
             "/api/v1/nodes",
             "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
@@ -388,6 +425,7 @@ pub fn spawn(
                     "daemonset" => daemonset_pass(&c).await,
                     "statefulset" => statefulset_pass(&c).await,
                     "csrsigning" => csr_pass(&c, signer.as_ref().as_ref()).await,
+                    "resourcequota" => quota_pass(&c).await,
                     _ => Ok(()),
                 };
                 if let Err(e) = r {
@@ -424,7 +462,8 @@ mod tests {
                 "cronjob",
                 "daemonset",
                 "statefulset",
-                "csrsigning"
+                "csrsigning",
+                "resourcequota"
             ]
         );
         assert_eq!(enabled("deployment"), vec!["deployment"]);

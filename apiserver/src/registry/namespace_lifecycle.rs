@@ -16,6 +16,7 @@ pub const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public"
 
 /// Create the system namespaces if missing (idempotent; safe with several apiservers).
 pub async fn ensure_system_namespaces(store: &Store) -> Result<()> {
+    crate::admission::priority::ensure_system_classes(store).await?;
     let ns = super::generic::store::namespaces();
     for name in SYSTEM_NAMESPACES {
         let obj = json!({"apiVersion":"v1","kind":"Namespace","metadata":{"name":name}});

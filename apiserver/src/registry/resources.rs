@@ -194,7 +194,7 @@ pub static RESOURCES: &[ResourceInfo] = &[
     ResourceInfo {
         top_fields: &["spec"],
         ..res!("", "v1", "LimitRange", "limitranges", "limitrange", &["limits"], &[], true,
-               "limitranges", &[], &[], PlainStrategy)
+               "limitranges", &[], &[], LimitRangeStrategy)
     },
     res!("", "v1", "ResourceQuota", "resourcequotas", "resourcequota", &["quota"], &[], true,
          "resourcequotas", &[Status], &[], PlainStrategy),
@@ -244,7 +244,7 @@ pub static RESOURCES: &[ResourceInfo] = &[
     ResourceInfo {
         top_fields: &["value", "globalDefault", "description", "preemptionPolicy"],
         ..res!("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", "priorityclass",
-               &["pc"], &[], false, "priorityclasses", &[], &[], PlainStrategy)
+               &["pc"], &[], false, "priorityclasses", &[], &[], PriorityClassStrategy)
     },
     res!("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets",
          "poddisruptionbudget", &["pdb"], &[], true, "poddisruptionbudgets", &[Status], &[],

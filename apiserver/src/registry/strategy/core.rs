@@ -1,5 +1,6 @@
 //! Small core/v1 and coordination.k8s.io strategies: ConfigMap, Secret,
-//! ServiceAccount, Endpoints, Event, Node, Lease (defaults and tables).
+//! ServiceAccount, Endpoints, Event, Node, Lease, LimitRange, and scheduling.k8s.io's
+//! PriorityClass (defaults and tables).
 
 use serde_json::{json, Value};
 
@@ -10,6 +11,76 @@ fn count(obj: &Value, ptrs: &[&str]) -> usize {
     ptrs.iter()
         .map(|p| obj.pointer(p).and_then(Value::as_object).map_or(0, |m| m.len()))
         .sum()
+}
+
+pub struct PriorityClassStrategy;
+impl Strategy for PriorityClassStrategy {
+    fn columns(&self) -> Vec<Column> {
+        vec![
+            NAME,
+            col("Value", "integer", 0),
+            col("Global-Default", "boolean", 0),
+            AGE,
+        ]
+    }
+    fn cells(&self, obj: &Value) -> Vec<Value> {
+        vec![
+            json!(name(obj)),
+            json!(obj.get("value").and_then(Value::as_i64).unwrap_or(0)),
+            json!(obj.get("globalDefault").and_then(Value::as_bool).unwrap_or(false)),
+            json!(age(obj)),
+        ]
+    }
+}
+
+pub struct LimitRangeStrategy;
+impl Strategy for LimitRangeStrategy {
+    fn defaults(&self, obj: &mut Value) {
+        default_limit_range(obj);
+    }
+    fn prepare_for_create(&self, obj: &mut Value) {
+        self.defaults(obj);
+    }
+}
+
+/// SetDefaults_LimitRangeItem for Container items: default ← max, defaultRequest ← default,
+/// then defaultRequest ← min.
+pub fn default_limit_range(lr: &mut Value) {
+    let Some(limits) = lr.pointer_mut("/spec/limits").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for item in limits.iter_mut().filter(|i| i.is_object()) {
+        if item.get("type").and_then(Value::as_str) != Some("Container") {
+            continue;
+        }
+        let max = item.get("max").and_then(Value::as_object).cloned().unwrap_or_default();
+        let min = item.get("min").and_then(Value::as_object).cloned().unwrap_or_default();
+        let mut default = item
+            .get("default")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let mut default_request = item
+            .get("defaultRequest")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        for (k, v) in max {
+            default.entry(k).or_insert(v);
+        }
+        for (k, v) in &default {
+            default_request.entry(k.clone()).or_insert(v.clone());
+        }
+        for (k, v) in min {
+            default_request.entry(k).or_insert(v);
+        }
+        if !default.is_empty() {
+            item["default"] = Value::Object(default);
+        }
+        if !default_request.is_empty() {
+            item["defaultRequest"] = Value::Object(default_request);
+        }
+    }
 }
 
 pub struct ConfigMapStrategy;

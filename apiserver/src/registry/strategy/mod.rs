@@ -8,13 +8,13 @@
 mod batch;
 mod core;
 mod namespace;
-mod pod;
+pub mod pod;
 mod service;
 mod workloads;
 
 pub use self::core::{
-    ConfigMapStrategy, EndpointsStrategy, EventStrategy, LeaseStrategy, NodeStrategy, SecretStrategy,
-    ServiceAccountStrategy,
+    default_limit_range, ConfigMapStrategy, EndpointsStrategy, EventStrategy, LeaseStrategy, LimitRangeStrategy,
+    NodeStrategy, PriorityClassStrategy, SecretStrategy, ServiceAccountStrategy,
 };
 pub use batch::{CronJobStrategy, JobStrategy};
 pub use namespace::NamespaceStrategy;

@@ -26,10 +26,30 @@ pub fn default_pod_spec(spec: &mut Value) {
     }
 }
 
+/// core/v1 defaulting: a container that states a limit but no request for a resource
+/// requests its limit.
+pub fn default_requests_from_limits(c: &mut Value) {
+    let Some(limits) = c.pointer("/resources/limits").and_then(Value::as_object).cloned() else {
+        return;
+    };
+    if limits.is_empty() {
+        return;
+    }
+    if !c["resources"]["requests"].is_object() {
+        c["resources"]["requests"] = json!({});
+    }
+    if let Some(req) = c["resources"]["requests"].as_object_mut() {
+        for (k, v) in limits {
+            req.entry(k).or_insert(v);
+        }
+    }
+}
+
 fn default_container(c: &mut Value) {
     default_at(c, "/terminationMessagePath", json!("/dev/termination-log"));
     default_at(c, "/terminationMessagePolicy", json!("File"));
     default_at(c, "/resources", json!({}));
+    default_requests_from_limits(c);
     let image = s(c, "/image").to_string();
     let tag = image.rsplit('/').next().unwrap_or("");
     let latest = !image.contains('@') && (!tag.contains(':') || tag.ends_with(":latest"));
