@@ -5,10 +5,11 @@
 //!
 //! Controllers: `replicaset`, `deployment`, `garbagecollector` (background), `endpoint`
 //! (Endpoints + EndpointSlices), `serviceaccount-token`, `nodelifecycle`, `job`, `cronjob`, `daemonset`, `statefulset`, `csrsigning`
-//! (approves kubelet client CSRs, signs approved ones). The default ServiceAccount per
+//! (approves kubelet client CSRs, signs approved ones), `clusterrole-aggregation`. The default ServiceAccount per
 //! namespace is still created by the apiserver itself (`registry::namespace_lifecycle`).
 
 pub mod certificates;
+pub mod clusterrole_aggregation;
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
@@ -75,6 +76,7 @@ pub const ALL: &[&str] = &[
     "daemonset",
     "statefulset",
     "csrsigning",
+    "clusterrole-aggregation",
 ];
 
 /// Set a label on an object or template (`metadata.labels[k] = v`).
@@ -283,6 +285,12 @@ async fn token_pass(c: &Client, ca_pem: &[u8]) -> Result<()> {
     Ok(())
 }
 
+async fn aggregation_pass(c: &Client) -> Result<()> {
+    let roles = c.list("/apis/rbac.authorization.k8s.io/v1/clusterroles").await?;
+    apply(c, clusterrole_aggregation::reconcile(&roles)).await;
+    Ok(())
+}
+
 /// The lists each controller reads: a change to any of them wakes it.
 pub fn inputs(name: &str) -> &'static [&'static str] {
     match name {
@@ -316,6 +324,7 @@ pub fn inputs(name: &str) -> &'static [&'static str] {
             "/api/v1/persistentvolumeclaims",
         ],
         "csrsigning" => &["/apis/certificates.k8s.io/v1/certificatesigningrequests"],
+        "clusterrole-aggregation" => &["/apis/rbac.authorization.k8s.io/v1/clusterroles"],
         "nodelifecycle" => &[
             "/api/v1/nodes",
             "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
@@ -373,6 +382,7 @@ pub fn spawn(
                     "daemonset" => daemonset_pass(&c).await,
                     "statefulset" => statefulset_pass(&c).await,
                     "csrsigning" => csr_pass(&c, signer.as_ref().as_ref()).await,
+                    "clusterrole-aggregation" => aggregation_pass(&c).await,
                     _ => Ok(()),
                 };
                 if let Err(e) = r {
@@ -409,7 +419,8 @@ mod tests {
                 "cronjob",
                 "daemonset",
                 "statefulset",
-                "csrsigning"
+                "csrsigning",
+                "clusterrole-aggregation"
             ]
         );
         assert_eq!(enabled("deployment"), vec!["deployment"]);
