@@ -3,7 +3,7 @@
 
 Usage: gen_proto_schema.py OUT.rs FILE.proto... TYPES.go=PACKAGE...
 Inputs: k8s.io/api {core,apps,coordination,autoscaling,batch,rbac,scheduling,networking,
-certificates,policy}/v1, batch/v1beta1, policy/v1beta1 and
+certificates,policy,authorization,authentication}/v1, batch/v1beta1, policy/v1beta1 and
 k8s.io/apimachinery pkg/{apis/meta/v1,runtime,api/resource,util/intstr}
 generated.proto, plus the matching types.go files (to find embedded
 structs whose JSON is inlined, e.g. Volume.volumeSource). Emits one sorted

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # End to end with stock kubelet/kube-proxy v1.20.2: starts kv (or etcd), our apiserver with its
-# in-process scheduler and controllers on https://10.213.0.1:6443 (token auth), brings up 2 stock
+# in-process scheduler and controllers on https://10.213.0.1:6443 (token auth, --authorization-mode
+# Node,RBAC, NodeRestriction: node1 may modify only its own Node), brings up 2 stock
 # nodes with shared/stock-k8s/nodes-up.sh, runs a 4-replica busybox Deployment, then
 # shared/stock-k8s/nodes-check.sh. SKIPs (exit 0) when the stock binaries are not cached.
 #
 #   apiserver/scripts/stock-nodes-e2e.sh [--store kv|etcd] [--bootstrap] [--keep]    (run as root)
 #
 # --bootstrap: the kubelets join with only a bootstrap token (TLS bootstrap: a CSR approved and
-# signed by the apiserver's csrsigning controller, then the issued client certificate).
+# signed by the apiserver's csrsigning controller, then the issued client certificate); the
+# script binds system:bootstrappers as kubeadm does (kubeadm:kubelet-bootstrap, ...).
 #
 # Env: CARGO_TARGET_DIR (binaries apiserver, kv under $CARGO_TARGET_DIR/debug), KV_BIN, WORK (default
 # /tmp/apiserver-e2e). --keep leaves everything running (stop: nodes-up.sh --down, kill PIDs in
@@ -53,6 +55,7 @@ if [ "$bootstrap" = 1 ]; then
 fi
 "$target/debug/apiserver" --etcd-servers $client --insecure-port 18080 --secure-port 6443 \
   --bind-address 10.213.0.1 --token-auth-file "$work/tokens.csv" --cert-dir "$work/certs" \
+  --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
   "${tls_args[@]}" > "$work/apiserver.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do curl -sf http://127.0.0.1:18080/readyz >/dev/null && break; sleep 0.2; done
@@ -72,6 +75,13 @@ if [ "$bootstrap" = 1 ]; then
     --type bootstrap.kubernetes.io/token --from-literal=token-id=abcdef \
     --from-literal=token-secret=0123456789abcdef --from-literal=usage-bootstrap-authentication=true \
     --from-literal=usage-bootstrap-signing=true
+  # What kubeadm binds for joining nodes: bootstrap tokens may create CSRs, nodes renew theirs.
+  kubectl -s http://127.0.0.1:18080 create clusterrolebinding kubeadm:kubelet-bootstrap \
+    --clusterrole=system:node-bootstrapper --group=system:bootstrappers
+  kubectl -s http://127.0.0.1:18080 create clusterrolebinding kubeadm:node-autoapprove-bootstrap \
+    --clusterrole=system:certificates.k8s.io:certificatesigningrequests:nodeclient --group=system:bootstrappers
+  kubectl -s http://127.0.0.1:18080 create clusterrolebinding kubeadm:node-autoapprove-certificate-rotation \
+    --clusterrole=system:certificates.k8s.io:certificatesigningrequests:selfnodeclient --group=system:nodes
   "$shared/nodes-up.sh" --server https://10.213.0.1:6443 --bootstrap-token abcdef.0123456789abcdef \
     --proxy-token admin-token --nodes 2
   k get csr
@@ -85,6 +95,16 @@ else
     --proxy-token admin-token --nodes 2
 fi
 k get nodes -o wide
+step "authorization: Node,RBAC and NodeRestriction"
+node1() { kubectl --server https://10.213.0.1:6443 --insecure-skip-tls-verify --token node1-token "$@"; }
+if [ "$bootstrap" = 0 ]; then
+  [ "$(node1 auth can-i patch nodes/node1 || true)" = yes ] || { echo "FAIL: node1 cannot patch itself"; exit 1; }
+  if node1 label node node2 e2e=denied 2>"$work/denied.txt"; then echo "FAIL: node1 labelled node2"; exit 1; fi
+  grep -q 'node "node1" is not allowed to modify node "node2"' "$work/denied.txt" \
+    || { echo "FAIL: unexpected denial: $(cat "$work/denied.txt")"; exit 1; }
+  if node1 get secrets -A >/dev/null 2>&1; then echo "FAIL: node1 listed all secrets"; exit 1; fi
+  echo "node1 may modify only itself and read only what its pods use"
+fi
 step "deployment web: 4 replicas over both nodes"
 k create deployment web --image=docker.io/local/busybox:1 --replicas=4 -- sleep 3600
 k rollout status deployment/web --timeout=180s

@@ -46,6 +46,15 @@ pub enum ApiError {
         name: String,
         message: String,
     },
+    /// A request the authorizer or an admission plugin refused, on any GroupResource
+    /// (apierrors.NewForbidden: no name, or no resource at all, shorten the message).
+    #[error("{}", access_denied(group, resource, name, message))]
+    AccessDenied {
+        group: String,
+        resource: String,
+        name: String,
+        message: String,
+    },
     #[error("{0}")]
     BadRequest(String),
     #[error("the server does not allow this method on the requested resource")]
@@ -72,6 +81,19 @@ fn group_kind(group: &str, kind: &str) -> String {
         kind.to_string()
     } else {
         format!("{kind}.{group}")
+    }
+}
+
+fn access_denied(group: &str, resource: &str, name: &str, message: &str) -> String {
+    let gr = if group.is_empty() {
+        resource.to_string()
+    } else {
+        format!("{resource}.{group}")
+    };
+    match (resource.is_empty(), name.is_empty()) {
+        (true, _) => format!("forbidden: {message}"),
+        (false, true) => format!("{gr} is forbidden: {message}"),
+        (false, false) => format!("{gr} {name:?} is forbidden: {message}"),
     }
 }
 

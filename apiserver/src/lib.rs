@@ -16,17 +16,20 @@
 //!   generated.proto), shared by the protobuf decoder, field validation and
 //!   OpenAPI.
 //! - `error.rs`: `ApiError`, what every layer returns.
+//! - `authz/`: authorization on the secure port (`--authorization-mode`: RBAC, Node,
+//!   AlwaysAllow, AlwaysDeny), the bootstrap RBAC policy, NodeRestriction admission.
 //!
 //! - `scheduler/`, `controllers/`: kube-scheduler and the core controllers,
 //!   run in-process by default but talking to the API only over HTTP
 //!   (`client.rs`), never to the store.
 //!
-//! Arrows point one way: http → registry → storage → schema. Strategies
+//! Arrows point one way: http → authz → registry → storage → schema. Strategies
 //! touch neither HTTP nor etcd. Only the etcd v3 wire API (crate `proto`)
 //! is used. The secure port (`http::secure`: rustls, bearer tokens) hands
 //! requests to the same router as the insecure port.
 
 pub mod admission;
+pub mod authz;
 pub mod client;
 pub mod component;
 pub mod controllers;
@@ -79,6 +82,10 @@ pub struct Config {
     pub scheduler: bool,
     /// Address published in the `kubernetes` Service's endpoints (default: the bind address).
     pub advertise_address: Option<std::net::IpAddr>,
+    /// `--authorization-mode` (the secure port).
+    pub authorization_modes: Vec<authz::Mode>,
+    /// `--enable-admission-plugins` names NodeRestriction.
+    pub node_restriction: bool,
 }
 
 /// Bind, bootstrap the system namespaces and serve until the listener fails.
@@ -92,13 +99,25 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     tracing::info!(%local, etcd = %cfg.etcd_servers, "serving insecurely");
     let bootstrap = store.clone();
     let system_namespaces = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let bootstrap_roles = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let done = system_namespaces.clone();
+    let roles_done = bootstrap_roles.clone();
     tokio::spawn(async move {
         // Retry until etcd answers; re-check every minute like kube-apiserver.
         loop {
             match registry::namespace_lifecycle::ensure_system_namespaces(&bootstrap).await {
                 Ok(()) => {
                     done.store(true, std::sync::atomic::Ordering::Release);
+                    // The rbac/bootstrap-roles post-start hook: once, after the namespaces.
+                    while !roles_done.load(std::sync::atomic::Ordering::Acquire) {
+                        match authz::bootstrap::ensure_policy(&bootstrap).await {
+                            Ok(()) => roles_done.store(true, std::sync::atomic::Ordering::Release),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "cannot reconcile the bootstrap RBAC policy yet");
+                                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                            }
+                        }
+                    }
                     tokio::time::sleep(std::time::Duration::from_secs(60)).await
                 }
                 Err(e) => {
@@ -109,13 +128,22 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         }
     });
     let names = controllers::enabled(&cfg.controllers);
+    let mut authenticator = match &cfg.token_auth_file {
+        Some(f) => http::secure::Authenticator::from_csv(&std::fs::read_to_string(f)?).map_err(anyhow::Error::msg)?,
+        None => http::secure::Authenticator::default(),
+    };
+    authenticator.bootstrap_tokens = cfg.enable_bootstrap_token_auth;
     let state = Arc::new(http::AppState {
+        authorizer: Arc::new(authz::Authorizer::new(cfg.authorization_modes.clone(), &store)),
         store,
         metrics: http::metrics::Metrics::default(),
         advertise: local.to_string(),
         bookmark_interval: cfg.bookmark_interval,
         require_sa_token: names.contains(&"serviceaccount-token"),
         system_namespaces,
+        bootstrap_roles,
+        authenticator: Arc::new(authenticator),
+        node_restriction: cfg.node_restriction,
     });
     let loopback = format!("http://{}", loopback_of(local));
     let cert = if cfg.secure_port != 0 {
@@ -158,18 +186,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             tokio::spawn(kubernetes_service::run(c, ip, cfg.secure_port));
         }
         let tls = http::secure::server_config(&crt, &key, cfg.client_ca_file.as_deref())?;
-        let mut auth = match &cfg.token_auth_file {
-            Some(f) => {
-                http::secure::Authenticator::from_csv(&std::fs::read_to_string(f)?).map_err(anyhow::Error::msg)?
-            }
-            None => http::secure::Authenticator::default(),
-        };
-        auth.bootstrap_tokens = cfg.enable_bootstrap_token_auth;
         let sl = tokio::net::TcpListener::bind(SocketAddr::new(cfg.bind_address, cfg.secure_port)).await?;
         tracing::info!(local = %sl.local_addr()?, "serving securely");
         let st = state.clone();
         tokio::spawn(async move {
-            if let Err(e) = http::secure::serve_secure(sl, tls, std::sync::Arc::new(auth), st).await {
+            if let Err(e) = http::secure::serve_secure(sl, tls, st).await {
                 tracing::error!(error = %e, "secure listener failed");
             }
         });

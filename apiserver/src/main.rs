@@ -72,6 +72,12 @@ struct Args {
     /// Address of this server in the `kubernetes` Service's endpoints (default: --bind-address).
     #[arg(long)]
     advertise_address: Option<std::net::IpAddr>,
+    /// Ordered authorizers on the secure port: AlwaysAllow, AlwaysDeny, RBAC, Node.
+    #[arg(long, default_value = "AlwaysAllow")]
+    authorization_mode: String,
+    /// Admission plugins to turn on besides the built-in defaults (NodeRestriction).
+    #[arg(long, default_value = "")]
+    enable_admission_plugins: String,
 }
 
 #[tokio::main]
@@ -119,6 +125,9 @@ async fn main() -> anyhow::Result<()> {
         controllers: a.controllers,
         scheduler: a.scheduler,
         advertise_address: a.advertise_address,
+        authorization_modes: apiserver::authz::parse_modes(&a.authorization_mode).map_err(anyhow::Error::msg)?,
+        node_restriction: apiserver::authz::node_restriction::parse_plugins(&a.enable_admission_plugins)
+            .map_err(anyhow::Error::msg)?,
     });
     // SIGTERM/SIGINT end the process cleanly (exit 0), as kube-apiserver does; writes are
     // single etcd transactions, so nothing is left half done.

@@ -4,11 +4,12 @@
 //! (`trigger`). Nothing here touches the store directly.
 //!
 //! Controllers: `replicaset`, `deployment`, `garbagecollector` (background), `endpoint`
-//! (Endpoints + EndpointSlices), `serviceaccount-token`, `nodelifecycle`, `job`, `cronjob`, `daemonset`, `statefulset`, `csrsigning`, `resourcequota`
-//! (approves kubelet client CSRs, signs approved ones). The default ServiceAccount per
+//! (Endpoints + EndpointSlices), `serviceaccount-token`, `nodelifecycle`, `job`, `cronjob`, `daemonset`, `statefulset`, `csrsigning`
+//! (approves kubelet client CSRs, signs approved ones), `clusterrole-aggregation`, `resourcequota`. The default ServiceAccount per
 //! namespace is still created by the apiserver itself (`registry::namespace_lifecycle`).
 
 pub mod certificates;
+pub mod clusterrole_aggregation;
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
@@ -80,6 +81,7 @@ pub const ALL: &[&str] = &[
     "daemonset",
     "statefulset",
     "csrsigning",
+    "clusterrole-aggregation",
     "resourcequota",
 ];
 
@@ -327,6 +329,12 @@ async fn token_pass(c: &Client, ca_pem: &[u8]) -> Result<()> {
     Ok(())
 }
 
+async fn aggregation_pass(c: &Client) -> Result<()> {
+    let roles = c.list("/apis/rbac.authorization.k8s.io/v1/clusterroles").await?;
+    apply(c, clusterrole_aggregation::reconcile(&roles)).await;
+    Ok(())
+}
+
 /// The lists each controller reads: a change to any of them wakes it.
 pub fn inputs(name: &str) -> &'static [&'static str] {
     match name {
@@ -360,6 +368,7 @@ pub fn inputs(name: &str) -> &'static [&'static str] {
             "/api/v1/persistentvolumeclaims",
         ],
         "csrsigning" => &["/apis/certificates.k8s.io/v1/certificatesigningrequests"],
+        "clusterrole-aggregation" => &["/apis/rbac.authorization.k8s.io/v1/clusterroles"],
         "resourcequota" => &[
             "/api/v1/resourcequotas",
             "/api/v1/pods",
@@ -425,6 +434,7 @@ pub fn spawn(
                     "daemonset" => daemonset_pass(&c).await,
                     "statefulset" => statefulset_pass(&c).await,
                     "csrsigning" => csr_pass(&c, signer.as_ref().as_ref()).await,
+                    "clusterrole-aggregation" => aggregation_pass(&c).await,
                     "resourcequota" => quota_pass(&c).await,
                     _ => Ok(()),
                 };
@@ -463,6 +473,7 @@ mod tests {
                 "daemonset",
                 "statefulset",
                 "csrsigning",
+                "clusterrole-aggregation",
                 "resourcequota"
             ]
         );

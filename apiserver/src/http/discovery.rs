@@ -98,7 +98,7 @@ fn aggregated_resource(r: &ResourceInfo) -> Value {
         "responseKind": {"group": r.group, "version": r.version, "kind": r.kind},
         "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
         "singularResource": r.singular,
-        "verbs": VERBS,
+        "verbs": verbs(r),
     });
     if !r.short_names.is_empty() {
         doc["shortNames"] = json!(r.short_names);
@@ -161,13 +161,21 @@ const VERBS: &[&str] = &[
     "watch",
 ];
 
+fn verbs(r: &ResourceInfo) -> &'static [&'static str] {
+    if r.create_only {
+        &["create"]
+    } else {
+        VERBS
+    }
+}
+
 fn entries(r: &ResourceInfo) -> Vec<Value> {
     let mut out = vec![json!({
         "name": r.plural,
         "singularName": r.singular,
         "namespaced": r.namespaced,
         "kind": r.kind,
-        "verbs": VERBS,
+        "verbs": verbs(r),
         "shortNames": r.short_names,
         "categories": r.categories,
     })];

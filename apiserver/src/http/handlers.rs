@@ -13,8 +13,10 @@ use serde_json::{json, Value};
 
 use super::encoding::{self, parse_body, query, respond, wants_table, Output};
 use super::request_info::ResourcePath;
+use super::secure::UserInfo;
 use super::table::{table, Include};
 use super::{AppState, Response};
+use crate::authz::node_restriction::{self, Operation, Request as NrRequest};
 use crate::error::{ApiError, Result};
 use crate::registry::field_validation::{self, Mode};
 use crate::registry::generic::{DeleteOptions, ListOptions, ListResult, Propagation};
@@ -129,6 +131,62 @@ async fn dispatch(
     let include = Include::parse(q.get("includeObject").map(String::as_str));
     let store = &state.store;
     let name = rp.name.clone().unwrap_or_default();
+    let user = req
+        .extensions()
+        .get::<UserInfo>()
+        .cloned()
+        .unwrap_or_else(UserInfo::unsecured);
+    if res.create_only {
+        if verb != "create" || rp.name.is_some() || sub.is_some() {
+            return Err(ApiError::MethodNotAllowed);
+        }
+        let (headers, body) = read_body(req).await?;
+        let obj = parse_body(&headers, &body)?;
+        let answer = super::reviews::create(state, res, ns.as_deref(), user, obj).await?;
+        return Ok(respond(201, &answer, out));
+    }
+    // NodeRestriction's view of a write (None: the plugin is off).
+    let ns_str = ns.clone().unwrap_or_default();
+    let sub_name = sub.map(Subresource::name).unwrap_or("");
+    let admission = |op: Operation, object: Option<&Value>, old: Option<&Value>| -> Result<()> {
+        if !state.node_restriction {
+            return Ok(());
+        }
+        node_restriction::admit_update(&NrRequest {
+            user: &user,
+            op,
+            group: res.group,
+            resource: res.plural,
+            subresource: sub_name,
+            namespace: &ns_str,
+            name: &name,
+            object,
+            old,
+        })
+    };
+    let admit_write = |op: Operation, object: Option<Value>| {
+        let (user, ns_str, name) = (&user, &ns_str, &name);
+        async move {
+            if !state.node_restriction {
+                return Ok(());
+            }
+            node_restriction::admit(
+                &state.store,
+                &NrRequest {
+                    user,
+                    op,
+                    group: res.group,
+                    resource: res.plural,
+                    subresource: sub_name,
+                    namespace: ns_str,
+                    name,
+                    object: object.as_ref(),
+                    old: None,
+                },
+            )
+            .await
+        }
+    };
     match verb {
         "watch" => {
             let mut pred = predicate(res, &q)?;
@@ -165,15 +223,13 @@ async fn dispatch(
         "create" => {
             let mode = Mode::parse(q.get("fieldValidation").map(String::as_str))?;
             let dry = dry_run(&q)?;
-            let user = req.extensions().get::<super::secure::UserInfo>().cloned();
             let (headers, body) = read_body(req).await?;
             let mut obj = parse_body(&headers, &body)?;
             if res.plural == "certificatesigningrequests" {
                 // Who asked is recorded by the server, never taken from the body.
-                let u = user.unwrap_or_else(super::secure::UserInfo::unsecured);
-                obj["spec"]["username"] = serde_json::json!(u.name);
-                obj["spec"]["uid"] = serde_json::json!(u.uid);
-                obj["spec"]["groups"] = serde_json::json!(u.groups);
+                obj["spec"]["username"] = serde_json::json!(user.name);
+                obj["spec"]["uid"] = serde_json::json!(user.uid);
+                obj["spec"]["groups"] = serde_json::json!(user.groups);
             }
             if sub == Some(Subresource::Binding) {
                 let ns = ns.unwrap_or_default();
@@ -184,6 +240,7 @@ async fn dispatch(
                 return Err(ApiError::MethodNotAllowed);
             }
             let warnings = field_validation::check(res, &mut obj, mode)?;
+            admit_write(Operation::Create, Some(obj.clone())).await?;
             if res.plural == "pods" && res.group.is_empty() {
                 let pod_ns = ns.clone().unwrap_or_default();
                 crate::registry::service_account::admit_pod(store, &pod_ns, &mut obj, state.require_sa_token).await?;
@@ -219,7 +276,10 @@ async fn dispatch(
             }
             let warnings = field_validation::check(res, &mut obj, mode)?;
             let updated = store
-                .update(res, ns.as_deref(), &name, sub, dry, |_| Ok(obj.clone()))
+                .update(res, ns.as_deref(), &name, sub, dry, |cur| {
+                    admission(Operation::Update, Some(&obj), Some(cur))?;
+                    Ok(obj.clone())
+                })
                 .await?;
             Ok(with_warnings(
                 render_one(res, &updated, 200, as_table, include, out),
@@ -265,6 +325,7 @@ async fn dispatch(
                 .update(res, ns.as_deref(), &name, sub, dry, |cur| {
                     let mut patched = patch::apply(kind, cur, &patch_doc).map_err(ApiError::BadRequest)?;
                     warnings = field_validation::check(res, &mut patched, mode)?;
+                    admission(Operation::Update, Some(&patched), Some(cur))?;
                     Ok(patched)
                 })
                 .await;
@@ -272,6 +333,7 @@ async fn dispatch(
                 Err(ApiError::NotFound { .. }) if kind == PatchType::Apply && sub.is_none() => {
                     let mut obj = patch_doc;
                     let warnings = field_validation::check(res, &mut obj, mode)?;
+                    admit_write(Operation::Create, Some(obj.clone())).await?;
                     let created = store.create(res, ns.as_deref(), obj, dry).await?;
                     Ok(with_warnings(
                         render_one(res, &created, 201, as_table, include, out),
@@ -287,6 +349,7 @@ async fn dispatch(
         "delete" => {
             let (headers, body) = read_body(req).await?;
             let opts = delete_options(&q, &headers, &body)?;
+            admit_write(Operation::Delete, None).await?;
             let obj = store.delete(res, ns.as_deref(), &name, &opts).await?;
             if res.plural == "namespaces" && meta::is_deleting(&obj) && !opts.dry_run {
                 namespace_lifecycle::spawn_finalize(store.clone(), name.clone());

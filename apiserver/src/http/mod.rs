@@ -15,6 +15,7 @@ pub mod kubelet_proxy;
 pub mod metrics;
 pub mod openapi;
 pub mod request_info;
+pub mod reviews;
 pub mod router;
 pub mod secure;
 pub mod status;
@@ -47,6 +48,14 @@ pub struct AppState {
     pub require_sa_token: bool,
     /// Set once the system namespaces exist (readyz's post-start hook check).
     pub system_namespaces: Arc<std::sync::atomic::AtomicBool>,
+    /// Set once the default RBAC policy is in place (readyz: rbac/bootstrap-roles).
+    pub bootstrap_roles: Arc<std::sync::atomic::AtomicBool>,
+    /// `--authorization-mode` (the secure port; reviews).
+    pub authorizer: Arc<crate::authz::Authorizer>,
+    /// Bearer-token authentication (the secure port; TokenReview).
+    pub authenticator: Arc<secure::Authenticator>,
+    /// `--enable-admission-plugins` includes NodeRestriction.
+    pub node_restriction: bool,
 }
 
 /// Accept plain-HTTP connections forever.

@@ -91,9 +91,117 @@ pub fn parse(path: &str) -> Target {
     Target::Resource(rp)
 }
 
+/// kube's RequestInfoFactory verbs and names, for the authorizer: resource requests get
+/// get/list/watch/create/update/patch/delete/deletecollection (a list or watch naming one
+/// object with `fieldSelector=metadata.name=<n>` carries that name), others the
+/// lower-cased HTTP method and the path.
+pub fn attributes(user: crate::authz::UserInfo, method: &http::Method, path: &str, query: Option<&str>) -> Attributes {
+    let mut a = Attributes {
+        user,
+        verb: method.as_str().to_lowercase(),
+        path: path.to_string(),
+        ..Default::default()
+    };
+    let Target::Resource(rp) = parse(path) else {
+        return a;
+    };
+    a.resource_request = true;
+    a.api_group = rp.group;
+    a.api_version = rp.version;
+    a.namespace = rp.namespace.unwrap_or_default();
+    a.resource = rp.resource;
+    a.name = rp.name.unwrap_or_default();
+    a.subresource = rp.subresource.unwrap_or_default();
+    a.verb = if rp.watch_prefix {
+        "watch"
+    } else {
+        match *method {
+            http::Method::POST => "create",
+            http::Method::GET | http::Method::HEAD => "get",
+            http::Method::PUT => "update",
+            http::Method::PATCH => "patch",
+            http::Method::DELETE => "delete",
+            _ => "",
+        }
+    }
+    .to_string();
+    let q = super::encoding::query(query);
+    if a.name.is_empty() && a.verb == "get" {
+        let watch = q
+            .get("watch")
+            .is_some_and(|w| !matches!(w.to_lowercase().as_str(), "false" | "0"));
+        a.verb = if watch { "watch" } else { "list" }.to_string();
+    }
+    if a.name.is_empty() && (a.verb == "list" || a.verb == "watch") {
+        let fs = q.get("fieldSelector").map(String::as_str).unwrap_or("");
+        let exact = fs.split(',').find_map(|t| {
+            let (f, v) = t.split_once("==").or_else(|| t.split_once('='))?;
+            (f.trim() == "metadata.name" && !f.ends_with('!')).then(|| v.trim())
+        });
+        if let Some(n) = exact.filter(|n| !n.is_empty() && crate::storage::keys::valid_path_segment(n).is_ok()) {
+            a.name = n.to_string();
+        }
+    }
+    if a.name.is_empty() && a.verb == "delete" {
+        a.verb = "deletecollection".to_string();
+    }
+    a
+}
+
+use crate::authz::Attributes;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn attrs(method: http::Method, path: &str, query: Option<&str>) -> Attributes {
+        attributes(crate::authz::UserInfo::default(), &method, path, query)
+    }
+
+    #[test]
+    fn request_attributes_are_kubes() {
+        let a = attrs(http::Method::GET, "/api/v1/namespaces/default/pods", None);
+        assert_eq!(
+            (a.verb.as_str(), a.namespace.as_str(), a.resource_request),
+            ("list", "default", true)
+        );
+        let a = attrs(http::Method::GET, "/api/v1/pods", Some("watch=true"));
+        assert_eq!((a.verb.as_str(), a.namespace.as_str()), ("watch", ""));
+        let a = attrs(http::Method::GET, "/api/v1/watch/namespaces/a/pods/x", None);
+        assert_eq!((a.verb.as_str(), a.name.as_str()), ("watch", "x"));
+        let a = attrs(
+            http::Method::GET,
+            "/api/v1/namespaces/a/secrets",
+            Some("fieldSelector=metadata.name%3Ds1&watch=1"),
+        );
+        assert_eq!((a.verb.as_str(), a.name.as_str()), ("watch", "s1"));
+        let a = attrs(http::Method::GET, "/api/v1/namespaces/a/pods/p/log", None);
+        assert_eq!((a.verb.as_str(), a.subresource.as_str()), ("get", "log"));
+        let a = attrs(http::Method::DELETE, "/apis/apps/v1/namespaces/a/deployments", None);
+        assert_eq!((a.verb.as_str(), a.api_group.as_str()), ("deletecollection", "apps"));
+        let a = attrs(http::Method::PATCH, "/api/v1/nodes/n1/status", None);
+        assert_eq!(
+            (
+                a.verb.as_str(),
+                a.name.as_str(),
+                a.subresource.as_str(),
+                a.namespace.as_str()
+            ),
+            ("patch", "n1", "status", "")
+        );
+        let a = attrs(http::Method::GET, "/api/v1/namespaces/kube-system", None);
+        assert_eq!(
+            (a.resource.as_str(), a.name.as_str(), a.namespace.as_str()),
+            ("namespaces", "kube-system", "kube-system")
+        );
+        let a = attrs(http::Method::GET, "/healthz", None);
+        assert_eq!(
+            (a.verb.as_str(), a.path.as_str(), a.resource_request),
+            ("get", "/healthz", false)
+        );
+        let a = attrs(http::Method::GET, "/apis/apps/v1", None);
+        assert!(!a.resource_request, "discovery is a non-resource URL");
+    }
 
     fn res(path: &str) -> ResourcePath {
         match parse(path) {

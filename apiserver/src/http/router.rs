@@ -106,6 +106,11 @@ async fn non_resource(
             "[-]poststarthook/start-system-namespaces-controller failed: not finished\nreadyz check failed\n".into(),
             "text/plain; charset=utf-8",
         )),
+        "/readyz" if !state.bootstrap_roles.load(std::sync::atomic::Ordering::Acquire) => Ok(text(
+            500,
+            "[-]poststarthook/rbac/bootstrap-roles failed: not finished\nreadyz check failed\n".into(),
+            "text/plain; charset=utf-8",
+        )),
         "/readyz" | "/healthz/etcd" | "/readyz/etcd" | "/livez/etcd" => {
             match state.store.etcd().get("/registry/health").await {
                 Ok(_) => Ok(text(200, "ok".into(), "text/plain; charset=utf-8")),

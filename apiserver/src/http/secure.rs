@@ -1,6 +1,8 @@
 //! The secure port: rustls (ring) serving certificate (given, or self-signed and kept in
-//! `--cert-dir` on first start), bearer-token authentication from a kube-apiserver
-//! `--token-auth-file` (CSV: token,user,uid,"group1,group2"), then the normal router.
+//! `--cert-dir` on first start), authentication (client certificates, bearer tokens from a
+//! kube-apiserver `--token-auth-file` (CSV: token,user,uid,"group1,group2"), ServiceAccount
+//! and bootstrap tokens; without credentials `system:anonymous` unless the AlwaysAllow
+//! authorizer is on), authorization (`AppState::authorizer`), then the normal router.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -13,25 +15,9 @@ use tokio::net::TcpListener;
 use super::encoding::{error_response, output};
 use super::{router, AppState};
 use crate::error::ApiError;
+use crate::registry::generic::Store;
 
-/// Who a request comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserInfo {
-    pub name: String,
-    pub uid: String,
-    pub groups: Vec<String>,
-}
-
-impl UserInfo {
-    /// The insecure port's user (kube-apiserver's `system:unsecured`, a cluster admin).
-    pub fn unsecured() -> Self {
-        UserInfo {
-            name: "system:unsecured".into(),
-            uid: String::new(),
-            groups: vec!["system:masters".into(), "system:authenticated".into()],
-        }
-    }
-}
+pub use crate::authz::UserInfo;
 
 /// Static bearer tokens (`--token-auth-file`).
 #[derive(Debug, Default)]
@@ -81,8 +67,12 @@ impl Authenticator {
 
     /// The user of an `Authorization: Bearer` header, if the token is known.
     pub fn authenticate(&self, headers: &http::HeaderMap) -> Option<UserInfo> {
-        let token = bearer(headers)?;
-        let mut u = self.tokens.get(&token)?.clone();
+        self.authenticate_token(&bearer(headers)?)
+    }
+
+    /// The user of a token in the file.
+    pub fn authenticate_token(&self, token: &str) -> Option<UserInfo> {
+        let mut u = self.tokens.get(token)?.clone();
         if !u.groups.iter().any(|g| g == "system:authenticated") {
             u.groups.push("system:authenticated".into());
         }
@@ -186,11 +176,10 @@ pub fn server_config(cert: &Path, key: &Path, client_ca: Option<&Path>) -> anyho
     Ok(sc)
 }
 
-/// Accept TLS connections forever; every request must carry a known bearer token.
+/// Accept TLS connections forever; every request is authenticated and authorized.
 pub async fn serve_secure(
     listener: TcpListener,
     tls: rustls::ServerConfig,
-    auth: Arc<Authenticator>,
     state: Arc<AppState>,
 ) -> std::io::Result<()> {
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
@@ -199,7 +188,6 @@ pub async fn serve_secure(
         let _ = stream.set_nodelay(true);
         let acceptor = acceptor.clone();
         let state = state.clone();
-        let auth = auth.clone();
         tokio::spawn(async move {
             let tls = match acceptor.accept(stream).await {
                 Ok(t) => t,
@@ -217,22 +205,34 @@ pub async fn serve_secure(
                 .and_then(|c| super::client_auth::user_of_certificate(c));
             let svc = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
                 let state = state.clone();
-                let auth = auth.clone();
                 let cert_user = cert_user.clone();
                 async move {
-                    let user = match cert_user {
-                        Some(u) => Some(u),
-                        None => authenticate_bearer(&auth, &state, req.headers()).await,
+                    let out = output(req.headers());
+                    let user = match (cert_user, bearer(req.headers())) {
+                        (Some(u), _) => Some(u),
+                        (None, Some(token)) => {
+                            match authenticate_token(&state.authenticator, &state.store, &token).await {
+                                Some(u) => Some(u),
+                                None => return Ok::<_, Infallible>(error_response(&ApiError::Unauthorized, out)),
+                            }
+                        }
+                        (None, None) if state.authorizer.anonymous_allowed() => Some(UserInfo::anonymous()),
+                        // AlwaysAllow: no anonymous requests, but health and version stay public.
+                        (None, None) if is_public(req.uri().path()) => None,
+                        (None, None) => return Ok::<_, Infallible>(error_response(&ApiError::Unauthorized, out)),
                     };
-                    match user {
-                        Some(u) => {
-                            req.extensions_mut().insert(u);
+                    if let Some(u) = user {
+                        let attrs = super::request_info::attributes(
+                            u.clone(),
+                            req.method(),
+                            req.uri().path(),
+                            req.uri().query(),
+                        );
+                        if let Err(e) = state.authorizer.check(&attrs).await {
+                            tracing::debug!(user = %u.name, verb = %attrs.verb, path = %attrs.path, "forbidden");
+                            return Ok::<_, Infallible>(error_response(&e, out));
                         }
-                        None if !is_public(req.uri().path()) => {
-                            let out = output(req.headers());
-                            return Ok::<_, Infallible>(error_response(&ApiError::Unauthorized, out));
-                        }
-                        None => {}
+                        req.extensions_mut().insert(u);
                     }
                     Ok::<_, Infallible>(router::route(state, req).await)
                 }
@@ -247,17 +247,15 @@ pub async fn serve_secure(
 
 /// The user of a bearer token: the token file, then ServiceAccount tokens, then (when
 /// enabled) bootstrap tokens.
-async fn authenticate_bearer(auth: &Authenticator, state: &AppState, headers: &http::HeaderMap) -> Option<UserInfo> {
-    if let Some(u) = auth.authenticate(headers) {
+pub async fn authenticate_token(auth: &Authenticator, store: &Store, token: &str) -> Option<UserInfo> {
+    if let Some(u) = auth.authenticate_token(token) {
         return Some(u);
     }
-    let token = bearer(headers)?;
-    if let Some((name, uid, groups)) = crate::registry::service_account::authenticate_token(&state.store, &token).await
-    {
+    if let Some((name, uid, groups)) = crate::registry::service_account::authenticate_token(store, token).await {
         return Some(UserInfo { name, uid, groups });
     }
     if auth.bootstrap_tokens {
-        return super::client_auth::authenticate_bootstrap_token(&state.store, &token).await;
+        return super::client_auth::authenticate_bootstrap_token(store, token).await;
     }
     None
 }

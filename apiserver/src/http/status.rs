@@ -28,6 +28,18 @@ pub fn to_status(err: &ApiError) -> (u16, Value) {
             }
             (422, "Invalid", Some(d))
         }
+        ApiError::AccessDenied {
+            group, resource, name, ..
+        } => {
+            // StatusDetails' fields are all omitempty.
+            let mut d = json!({});
+            for (k, v) in [("name", name), ("group", group), ("kind", resource)] {
+                if !v.is_empty() {
+                    d[k] = json!(v);
+                }
+            }
+            (403, "Forbidden", Some(d))
+        }
         ApiError::BadRequest(_) => (400, "BadRequest", None),
         ApiError::MethodNotAllowed => (405, "MethodNotAllowed", None),
         ApiError::Unauthorized => (401, "Unauthorized", None),

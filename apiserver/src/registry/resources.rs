@@ -50,6 +50,9 @@ pub struct ResourceInfo {
     /// Top-level fields besides apiVersion/kind/metadata (fieldValidation).
     pub top_fields: &'static [&'static str],
     pub strategy: &'static dyn Strategy,
+    /// Not stored: a POST is answered by `http::reviews` (access and token reviews), the
+    /// only verb served.
+    pub create_only: bool,
 }
 
 impl ResourceInfo {
@@ -117,6 +120,30 @@ macro_rules! res {
             ttl: false,
             top_fields: SPEC_STATUS,
             strategy: &$strategy,
+            create_only: false,
+        }
+    };
+}
+
+/// A create-only review resource (not stored; `etcd_prefix` unused).
+macro_rules! review {
+    ($g:expr, $kind:expr, $plural:expr, $ns:expr) => {
+        ResourceInfo {
+            create_only: true,
+            ..res!(
+                $g,
+                "v1",
+                $kind,
+                $plural,
+                "",
+                &[],
+                &[],
+                $ns,
+                $plural,
+                &[],
+                &[],
+                PlainStrategy
+            )
         }
     };
 }
@@ -214,22 +241,22 @@ pub static RESOURCES: &[ResourceInfo] = &[
     ResourceInfo {
         top_fields: &["rules"],
         ..res!("rbac.authorization.k8s.io", "v1", "Role", "roles", "role", &[], &[], true,
-               "roles", &[], &[], PlainStrategy)
+               "roles", &[], &[], RbacStrategy)
     },
     ResourceInfo {
         top_fields: &["rules", "aggregationRule"],
         ..res!("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", "clusterrole",
-               &[], &[], false, "clusterroles", &[], &[], PlainStrategy)
+               &[], &[], false, "clusterroles", &[], &[], RbacStrategy)
     },
     ResourceInfo {
         top_fields: &["subjects", "roleRef"],
         ..res!("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", "rolebinding",
-               &[], &[], true, "rolebindings", &[], &[], PlainStrategy)
+               &[], &[], true, "rolebindings", &[], &[], RbacStrategy)
     },
     ResourceInfo {
         top_fields: &["subjects", "roleRef"],
         ..res!("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings",
-               "clusterrolebinding", &[], &[], false, "clusterrolebindings", &[], &[], PlainStrategy)
+               "clusterrolebinding", &[], &[], false, "clusterrolebindings", &[], &[], RbacStrategy)
     },
     ResourceInfo {
         top_fields: &[
@@ -269,6 +296,11 @@ pub static RESOURCES: &[ResourceInfo] = &[
     res!("certificates.k8s.io", "v1", "CertificateSigningRequest", "certificatesigningrequests",
          "certificatesigningrequest", &["csr"], &[], false, "certificatesigningrequests",
          &[Status, Approval], &["spec.signerName"], CertificateSigningRequestStrategy),
+    review!("authorization.k8s.io", "SubjectAccessReview", "subjectaccessreviews", false),
+    review!("authorization.k8s.io", "SelfSubjectAccessReview", "selfsubjectaccessreviews", false),
+    review!("authorization.k8s.io", "LocalSubjectAccessReview", "localsubjectaccessreviews", true),
+    review!("authorization.k8s.io", "SelfSubjectRulesReview", "selfsubjectrulesreviews", false),
+    review!("authentication.k8s.io", "TokenReview", "tokenreviews", false),
     res!("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
          "customresourcedefinition", &["crd", "crds"], &[], false,
          "apiextensions.k8s.io/customresourcedefinitions", &[Status], &[], PlainStrategy),

@@ -145,6 +145,8 @@ pub fn package(api_version: &str) -> Option<&'static str> {
         "policy/v1beta1" => "k8s.io.api.policy.v1beta1",
         "networking.k8s.io/v1" => "k8s.io.api.networking.v1",
         "certificates.k8s.io/v1" => "k8s.io.api.certificates.v1",
+        "authorization.k8s.io/v1" => "k8s.io.api.authorization.v1",
+        "authentication.k8s.io/v1" => "k8s.io.api.authentication.v1",
         "meta.k8s.io/v1" => META,
         _ => return None,
     })

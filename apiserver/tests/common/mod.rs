@@ -136,9 +136,11 @@ impl ApiServer {
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            // The last object the start-up bootstrap creates.
+            // The last object the namespace bootstrap creates, then the RBAC policy (readyz).
             if let Ok((200, _)) = s.try_get("/api/v1/namespaces/kube-node-lease/serviceaccounts/default") {
-                break;
+                if let Ok((200, _)) = s.try_get("/readyz") {
+                    break;
+                }
             }
             assert!(Instant::now() < deadline, "apiserver not ready on {port}");
             std::thread::sleep(Duration::from_millis(100));

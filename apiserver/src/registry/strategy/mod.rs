@@ -220,6 +220,15 @@ impl Strategy for CertificateSigningRequestStrategy {
     }
 }
 
+/// rbac.authorization.k8s.io objects: names are path segments (`system:node`,
+/// `system:controller:…`), as kube's ValidateRBACName allows.
+pub struct RbacStrategy;
+impl Strategy for RbacStrategy {
+    fn name_rule(&self) -> NameRule {
+        NameRule::PathSegment
+    }
+}
+
 /// Objects born with `status.phase: Pending` (PersistentVolume, PersistentVolumeClaim).
 pub struct PendingPhaseStrategy;
 impl Strategy for PendingPhaseStrategy {
