@@ -33,7 +33,7 @@ pub enum ApiError {
         name: String,
         message: String,
     },
-    #[error("{kind} \"{name}\" is invalid: {}", join_field_errors(errors))]
+    #[error("{} \"{name}\" is invalid: {}", qualified(kind, group), join_field_errors(errors))]
     Invalid {
         group: &'static str,
         kind: &'static str,
@@ -50,6 +50,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("the server does not allow this method on the requested resource")]
     MethodNotAllowed,
+    /// 405 with a specific message (e.g. creating custom resources of a terminating CRD).
+    #[error("{0}")]
+    NotAllowed(String),
     #[error("Unauthorized")]
     Unauthorized,
     #[error("the server could not find the requested resource")]
@@ -64,6 +67,15 @@ pub enum ApiError {
     Internal(String),
     #[error("{0}")]
     Unavailable(String),
+}
+
+/// A GroupKind as Kubernetes prints it: `Pod`, `Deployment.apps`.
+fn qualified(kind: &str, group: &str) -> String {
+    if group.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}.{group}")
+    }
 }
 
 fn join_field_errors(errors: &[FieldError]) -> String {

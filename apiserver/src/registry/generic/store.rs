@@ -16,7 +16,7 @@ use crate::registry::meta;
 use crate::registry::resources::{ResourceInfo, Subresource, RESOURCES};
 use crate::registry::strategy::set_at;
 use crate::registry::validation::validate_meta;
-use crate::storage::codec::Codec;
+use crate::storage::codec::{Codec, JsonCodec};
 use crate::storage::etcd3::WriteOutcome;
 use crate::storage::{keys, Etcd, StorageError};
 
@@ -81,8 +81,24 @@ impl Store {
         Ok(obj)
     }
 
-    fn encode(&self, obj: &Value) -> Result<Vec<u8>> {
-        self.codec.encode(obj).map_err(ApiError::Internal)
+    /// `decode` plus what reading a custom resource does: the apiVersion asked for (conversion
+    /// strategy None) and the schema's defaults.
+    pub(crate) fn decode_for(&self, res: &ResourceInfo, kv: &proto::mvccpb::KeyValue) -> Result<Value> {
+        let mut obj = self.decode(kv)?;
+        from_storage(res, &mut obj);
+        Ok(obj)
+    }
+
+    fn encode(&self, res: &ResourceInfo, obj: &Value) -> Result<Vec<u8>> {
+        match res.strategy.storage_api_version() {
+            // Custom resources: JSON with the storage version, as kube-apiserver stores them.
+            Some(storage) => {
+                let mut o = obj.clone();
+                o["apiVersion"] = json!(storage);
+                JsonCodec.encode(&o).map_err(ApiError::Internal)
+            }
+            None => self.codec.encode(obj).map_err(ApiError::Internal),
+        }
     }
 
     async fn lease_for(&self, res: &ResourceInfo) -> Result<i64> {
@@ -110,7 +126,7 @@ impl Store {
     pub async fn get(&self, res: &ResourceInfo, ns: Option<&str>, name: &str) -> Result<Value> {
         let key = self.key(res, ns, name)?;
         match self.etcd.get(&key).await? {
-            (Some(kv), _) => self.decode(&kv),
+            (Some(kv), _) => self.decode_for(res, &kv),
             (None, _) => Err(Self::not_found(res, name)),
         }
     }
@@ -210,7 +226,7 @@ impl Store {
         if dry_run {
             return Ok(obj);
         }
-        let bytes = self.encode(&obj)?;
+        let bytes = self.encode(res, &obj)?;
         let lease = self.lease_for(res).await?;
         match self.etcd.create(&key, bytes, lease).await {
             Ok(rev) => {
@@ -242,7 +258,7 @@ impl Store {
         loop {
             let (kv, _) = self.etcd.get(&key).await?;
             let kv = kv.ok_or_else(|| Self::not_found(res, name))?;
-            let current = self.decode(&kv)?;
+            let current = self.decode_for(res, &kv)?;
             let wanted = desired(&current)?;
             if let Some(rv) = meta::resource_version(&wanted) {
                 if rv != kv.mod_revision.to_string() {
@@ -255,8 +271,8 @@ impl Store {
             }
             let mut new = merge_update(res, sub, &current, wanted, name)?;
             meta::set_resource_version(&mut new, kv.mod_revision);
-            let bytes = self.encode(&new)?;
-            let old_bytes = self.encode(&current)?;
+            let bytes = self.encode(res, &new)?;
+            let old_bytes = self.encode(res, &current)?;
             if bytes == old_bytes || dry_run {
                 return Ok(new);
             }
@@ -292,7 +308,7 @@ impl Store {
         loop {
             let (kv, _) = self.etcd.get(&key).await?;
             let kv = kv.ok_or_else(|| Self::not_found(res, name))?;
-            let mut obj = self.decode(&kv)?;
+            let mut obj = self.decode_for(res, &kv)?;
             let conflict = |message: String| ApiError::Conflict {
                 resource: res.group_resource(),
                 name: name.to_string(),
@@ -313,6 +329,9 @@ impl Store {
                         "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in meta: {have}"
                     )));
                 }
+            }
+            if !meta::is_deleting(&obj) {
+                res.strategy.before_delete(&mut obj);
             }
             let has_finalizers =
                 !meta::finalizers(&obj).is_empty() || (res.plural == "namespaces" && !spec_finalizers(&obj).is_empty());
@@ -338,7 +357,7 @@ impl Store {
                 if opts.dry_run {
                     return Ok(obj);
                 }
-                let bytes = self.encode(&obj)?;
+                let bytes = self.encode(res, &obj)?;
                 let lease = self.lease_for(res).await?;
                 match self.etcd.update(&key, bytes, kv.mod_revision, lease).await? {
                     WriteOutcome::Done(rev) => {
@@ -359,6 +378,15 @@ impl Store {
                 WriteOutcome::Conflict(_) => continue,
             }
         }
+    }
+}
+
+/// A custom resource read from the store: served with the apiVersion asked for (conversion
+/// strategy None) and the schema's defaults applied, as kube's decoder does.
+pub(crate) fn from_storage(res: &ResourceInfo, obj: &mut Value) {
+    if res.is_custom() {
+        obj["apiVersion"] = json!(res.api_version());
+        res.strategy.defaults(obj);
     }
 }
 
@@ -422,6 +450,10 @@ fn merge_update(
         Some(Subresource::Status) => {
             let mut n = current.clone();
             n["status"] = wanted.get("status").cloned().unwrap_or(json!({}));
+            let errs = res.strategy.prepare_status_update(&mut n);
+            if !errs.is_empty() {
+                return Err(invalid(res, &n, errs));
+            }
             n
         }
         Some(Subresource::Approval) => {
