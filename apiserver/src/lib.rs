@@ -101,6 +101,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             }
         }
     });
+    // CRDs: names/Established status, serving their resources, cleanup (every apiserver).
+    registry::crd::controller::spawn(store.clone());
     let names = controllers::enabled(&cfg.controllers);
     let state = Arc::new(http::AppState {
         store,
