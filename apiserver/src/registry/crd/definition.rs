@@ -1,7 +1,8 @@
 //! CustomResourceDefinitions themselves: the `CustomResourceDefinitionStrategy` (kube's v1
 //! defaulting, `apiextensions/validation` checks with their messages, `status.storedVersions`,
-//! the cleanup finalizer on delete) and the CRD → served rows derivation (interned
-//! `ResourceInfo`s, see `registry::resources`).
+//! the cleanup finalizer on delete, storage as kube-apiserver 1.20 does: JSON of
+//! `apiextensions.k8s.io/v1beta1` with per-version fields hoisted when all versions agree)
+//! and the CRD → served rows derivation (interned `ResourceInfo`s, see `registry::resources`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -74,6 +75,132 @@ pub fn set_condition(crd: &mut Value, typ: &str, status: &str, reason: &str, mes
 }
 
 pub struct CustomResourceDefinitionStrategy;
+
+const V1: &str = "apiextensions.k8s.io/v1";
+const V1BETA1: &str = "apiextensions.k8s.io/v1beta1";
+
+/// Per-version fields and their v1beta1 top-level names.
+const PER_VERSION: [(&str, &str); 3] = [
+    ("schema", "validation"),
+    ("subresources", "subresources"),
+    ("additionalPrinterColumns", "additionalPrinterColumns"),
+];
+
+fn rename_column_paths(cols: &mut Value, from: &str, to: &str) {
+    for c in cols.as_array_mut().into_iter().flatten() {
+        if let Some(m) = c.as_object_mut() {
+            if let Some(p) = m.remove(from) {
+                m.insert(to.to_string(), p);
+            }
+        }
+    }
+}
+
+/// v1 → the v1beta1 form kube-apiserver 1.20 stores (through its internal version: identical
+/// per-version schema/subresources/columns move to the top level, `spec.version` is the first
+/// version, columns' `jsonPath` is `JSONPath`, webhook conversion settings are flattened).
+pub fn to_v1beta1(crd: &Value) -> Value {
+    let mut o = crd.clone();
+    o["apiVersion"] = json!(V1BETA1);
+    let Some(spec) = o.get_mut("spec").and_then(Value::as_object_mut) else {
+        return o;
+    };
+    let mut versions: Vec<Value> = spec
+        .get("versions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if let Some(first) = versions.first().and_then(|v| v.get("name")).cloned() {
+        spec.insert("version".into(), first);
+    }
+    for (field, top) in PER_VERSION {
+        let first = versions.first().and_then(|v| v.get(field)).cloned();
+        if let Some(f) = first.filter(|f| versions.iter().all(|v| v.get(field) == Some(f))) {
+            spec.insert(top.to_string(), f);
+            for v in versions.iter_mut().filter_map(Value::as_object_mut) {
+                v.remove(field);
+            }
+        }
+    }
+    for v in versions.iter_mut() {
+        rename_column_paths(&mut v["additionalPrinterColumns"], "jsonPath", "JSONPath");
+        if v.get("additionalPrinterColumns").is_some_and(Value::is_null) {
+            if let Some(m) = v.as_object_mut() {
+                m.remove("additionalPrinterColumns");
+            }
+        }
+    }
+    if let Some(cols) = spec.get_mut("additionalPrinterColumns") {
+        rename_column_paths(cols, "jsonPath", "JSONPath");
+    }
+    spec.insert("versions".into(), json!(versions));
+    if let Some(conv) = spec.get_mut("conversion").and_then(Value::as_object_mut) {
+        if let Some(Value::Object(w)) = conv.remove("webhook") {
+            for (from, to) in [
+                ("clientConfig", "webhookClientConfig"),
+                ("conversionReviewVersions", "conversionReviewVersions"),
+            ] {
+                if let Some(v) = w.get(from) {
+                    conv.insert(to.into(), v.clone());
+                }
+            }
+        }
+    }
+    spec.entry("preserveUnknownFields").or_insert(json!(false));
+    o
+}
+
+/// A stored CRD (v1beta1, e.g. written by kube-apiserver 1.20, or v1) as v1.
+pub fn to_v1(crd: &mut Value) {
+    if crd.get("apiVersion").and_then(Value::as_str) != Some(V1BETA1) {
+        return;
+    }
+    crd["apiVersion"] = json!(V1);
+    let Some(spec) = crd.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let legacy = spec.remove("version");
+    let mut versions: Vec<Value> = spec
+        .get("versions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if versions.is_empty() {
+        if let Some(v) = legacy {
+            versions.push(json!({"name": v, "served": true, "storage": true}));
+        }
+    }
+    for (field, top) in PER_VERSION {
+        if let Some(t) = spec.remove(top) {
+            for v in versions.iter_mut().filter_map(Value::as_object_mut) {
+                v.entry(field).or_insert_with(|| t.clone());
+            }
+        }
+    }
+    for v in versions.iter_mut() {
+        if v.get("additionalPrinterColumns").is_some() {
+            rename_column_paths(&mut v["additionalPrinterColumns"], "JSONPath", "jsonPath");
+        }
+    }
+    spec.insert("versions".into(), json!(versions));
+    if let Some(conv) = spec.get_mut("conversion").and_then(Value::as_object_mut) {
+        let mut w = serde_json::Map::new();
+        for (from, to) in [
+            ("webhookClientConfig", "clientConfig"),
+            ("conversionReviewVersions", "conversionReviewVersions"),
+        ] {
+            if let Some(v) = conv.remove(from) {
+                w.insert(to.into(), v);
+            }
+        }
+        if !w.is_empty() {
+            conv.insert("webhook".into(), Value::Object(w));
+        }
+    }
+    if spec.get("preserveUnknownFields") == Some(&json!(false)) {
+        spec.remove("preserveUnknownFields");
+    }
+}
 
 /// kube's v1 SetDefaults_CustomResourceDefinitionSpec.
 fn default_spec(obj: &mut Value) {
@@ -339,6 +466,12 @@ impl Strategy for CustomResourceDefinitionStrategy {
     fn tracks_generation(&self) -> bool {
         true
     }
+    fn for_storage(&self, obj: &Value) -> Option<Value> {
+        Some(to_v1beta1(obj))
+    }
+    fn on_read(&self, obj: &mut Value) {
+        to_v1(obj);
+    }
     fn before_delete(&self, obj: &mut Value) {
         let m = meta::meta_mut(obj);
         let fins = m.entry("finalizers").or_insert_with(|| json!([]));
@@ -453,6 +586,7 @@ fn build(d: &Value) -> &'static ResourceInfo {
         })
         .collect();
     let strategy: &'static dyn Strategy = Box::leak(Box::new(CustomResourceStrategy {
+        api_version: format!("{group}/{}", s(d, "/version")),
         storage_api_version: format!("{group}/{}", s(d, "/storage")),
         schema: Some(d["schema"].clone()).filter(Value::is_object),
         status: d["status"] == true,
@@ -604,6 +738,34 @@ mod tests {
         assert!(std::ptr::eq(a[0], b[0]), "identical definitions reuse the row");
         c["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["description"] = json!("changed");
         assert!(!std::ptr::eq(a[0], rows(&c)[0]));
+    }
+
+    #[test]
+    fn stored_as_kube_1_20_stores_crds() {
+        let mut c = crd();
+        c["spec"]["versions"][1]["subresources"] = c["spec"]["versions"][0]["subresources"].clone();
+        c["spec"]["versions"][0]["additionalPrinterColumns"] =
+            json!([{"name": "A", "type": "string", "jsonPath": ".a"}]);
+        let stored = to_v1beta1(&c);
+        assert_eq!(stored["apiVersion"], V1BETA1);
+        assert_eq!(stored["spec"]["version"], "v1");
+        assert_eq!(
+            stored["spec"]["validation"],
+            json!({"openAPIV3Schema": {"type": "object"}})
+        );
+        assert!(stored["spec"]["subresources"]["scale"].is_object());
+        assert_eq!(
+            stored["spec"]["versions"][0]["additionalPrinterColumns"][0]["JSONPath"],
+            ".a"
+        );
+        assert_eq!(
+            stored["spec"]["versions"][1],
+            json!({"name": "v1beta1", "served": true, "storage": false})
+        );
+        assert_eq!(stored["spec"]["preserveUnknownFields"], false);
+        let mut back = stored.clone();
+        to_v1(&mut back);
+        assert_eq!(back, c);
     }
 
     #[test]

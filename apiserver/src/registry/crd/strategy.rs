@@ -19,6 +19,8 @@ pub struct PrinterColumn {
 }
 
 pub struct CustomResourceStrategy {
+    /// `<group>/<served version>`.
+    pub api_version: String,
     /// `<group>/<storage version>`.
     pub storage_api_version: String,
     pub schema: Option<Value>,
@@ -120,6 +122,17 @@ impl Strategy for CustomResourceStrategy {
     fn storage_api_version(&self) -> Option<&str> {
         Some(&self.storage_api_version)
     }
+    /// Stored with the storage version's apiVersion (conversion strategy None).
+    fn for_storage(&self, obj: &Value) -> Option<Value> {
+        let mut o = obj.clone();
+        o["apiVersion"] = json!(self.storage_api_version);
+        Some(o)
+    }
+    /// Served with the apiVersion asked for, pruned and defaulted as kube's decoder does.
+    fn on_read(&self, obj: &mut Value) {
+        obj["apiVersion"] = json!(self.api_version);
+        self.prune_and_default(obj);
+    }
     fn prune_unknown(&self, obj: &mut Value) -> Option<Vec<String>> {
         Some(match &self.schema {
             Some(s) => schema::prune(s, obj),
@@ -168,6 +181,7 @@ mod tests {
 
     fn strategy() -> CustomResourceStrategy {
         CustomResourceStrategy {
+            api_version: "example.com/v1".into(),
             storage_api_version: "example.com/v1".into(),
             schema: Some(json!({"type": "object", "properties": {
                 "spec": {"type": "object", "properties": {

@@ -81,8 +81,7 @@ impl Store {
         Ok(obj)
     }
 
-    /// `decode` plus what reading a custom resource does: the apiVersion asked for (conversion
-    /// strategy None) and the schema's defaults.
+    /// `decode` plus the strategy's conversion to the served form.
     pub(crate) fn decode_for(&self, res: &ResourceInfo, kv: &proto::mvccpb::KeyValue) -> Result<Value> {
         let mut obj = self.decode(kv)?;
         from_storage(res, &mut obj);
@@ -90,15 +89,13 @@ impl Store {
     }
 
     fn encode(&self, res: &ResourceInfo, obj: &Value) -> Result<Vec<u8>> {
-        match res.strategy.storage_api_version() {
-            // Custom resources: JSON with the storage version, as kube-apiserver stores them.
-            Some(storage) => {
-                let mut o = obj.clone();
-                o["apiVersion"] = json!(storage);
-                JsonCodec.encode(&o).map_err(ApiError::Internal)
-            }
-            None => self.codec.encode(obj).map_err(ApiError::Internal),
+        let stored = res.strategy.for_storage(obj);
+        let obj = stored.as_ref().unwrap_or(obj);
+        if res.is_custom() {
+            // Custom resources are JSON whatever --storage-media-type says, as in kube-apiserver.
+            return JsonCodec.encode(obj).map_err(ApiError::Internal);
         }
+        self.codec.encode(obj).map_err(ApiError::Internal)
     }
 
     async fn lease_for(&self, res: &ResourceInfo) -> Result<i64> {
@@ -381,13 +378,9 @@ impl Store {
     }
 }
 
-/// A custom resource read from the store: served with the apiVersion asked for (conversion
-/// strategy None) and the schema's defaults applied, as kube's decoder does.
+/// An object read from the store in its served form (the strategy's version conversion).
 pub(crate) fn from_storage(res: &ResourceInfo, obj: &mut Value) {
-    if res.is_custom() {
-        obj["apiVersion"] = json!(res.api_version());
-        res.strategy.defaults(obj);
-    }
+    res.strategy.on_read(obj);
 }
 
 /// The namespaces row of the resource table.

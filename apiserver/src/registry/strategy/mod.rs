@@ -98,10 +98,16 @@ pub trait Strategy: Send + Sync {
         vec![json!(super::meta::name(obj)), json!(age(obj))]
     }
     /// Custom resources: the apiVersion objects are stored with (always as JSON, whatever
-    /// `--storage-media-type` says). None: a built-in, stored as served.
+    /// `--storage-media-type` says). None: a built-in.
     fn storage_api_version(&self) -> Option<&str> {
         None
     }
+    /// The object as stored, when that differs from the served form (another version).
+    fn for_storage(&self, _obj: &Value) -> Option<Value> {
+        None
+    }
+    /// Turn a stored object into the served form (version conversion, read-time defaults).
+    fn on_read(&self, _obj: &mut Value) {}
     /// Schema-driven pruning (custom resources): drop unknown fields, return their paths.
     /// None: the built-in schema table decides (`registry::field_validation`).
     fn prune_unknown(&self, _obj: &mut Value) -> Option<Vec<String>> {
