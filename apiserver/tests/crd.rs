@@ -311,6 +311,21 @@ fn custom_resources_with_kubectl() {
     assert_eq!(stored["kind"], "Widget");
     assert_eq!(stored["spec"]["replicas"], 3);
     assert!(stored["metadata"].get("resourceVersion").is_none());
+    // The CRD as kube-apiserver 1.20 stores it: v1beta1 JSON, versions' fields hoisted only
+    // when all versions agree.
+    let kv = etcd_kv(
+        &store.endpoint,
+        "/registry/apiextensions.k8s.io/customresourcedefinitions/widgets.example.com",
+    )
+    .expect("stored CRD");
+    let stored: Value = serde_json::from_slice(&kv.value).expect("JSON CRD");
+    assert_eq!(stored["apiVersion"], "apiextensions.k8s.io/v1beta1");
+    assert_eq!(stored["spec"]["version"], "v1");
+    assert!(stored["spec"].get("validation").is_none(), "schemas differ per version");
+    assert_eq!(
+        stored["spec"]["versions"][0]["additionalPrinterColumns"][0]["JSONPath"],
+        ".spec.size"
+    );
 
     // Deleting the CRD deletes its custom resources and stops serving them.
     let out = k.ok(&["delete", "crd", "widgets.example.com", "--timeout=60s"]);
