@@ -499,7 +499,7 @@ impl Strategy for CustomResourceDefinitionStrategy {
                 kind: "date",
                 format: "",
                 priority: 0,
-                description: "",
+                description: crate::registry::strategy::AGE.description,
             },
         ]
     }
