@@ -122,6 +122,7 @@ fn desired_status(all: &BTreeMap<String, Value>, crd: &Value) -> Value {
     if !new_names.is_object() {
         new_names = json!({"plural": "", "kind": ""});
     }
+    // kube's order; each conflict overwrites the condition, so the last one is reported.
     let mut conflict: Option<(&str, String)> = None;
     let fresh = |field: &str, set: &HashSet<String>| -> Result<(), String> {
         let want = s(req, &format!("/{field}"));
@@ -131,19 +132,13 @@ fn desired_status(all: &BTreeMap<String, Value>, crd: &Value) -> Value {
             Err(format!("{want:?} is already in use"))
         }
     };
-    for (field, reason, set) in [
-        ("plural", "PluralConflict", &used),
-        ("singular", "SingularConflict", &used),
-        ("kind", "KindConflict", &used_kinds),
-        ("listKind", "ListKindConflict", &used_kinds),
-    ] {
-        match fresh(field, set) {
-            Ok(()) => new_names[field] = req.get(field).cloned().unwrap_or(json!("")),
-            Err(m) => {
-                conflict.get_or_insert((reason, m));
-            }
-        }
-    }
+    let mut check =
+        |field: &str, reason: &'static str, set: &HashSet<String>, names: &mut Value| match fresh(field, set) {
+            Ok(()) => names[field] = req.get(field).cloned().unwrap_or(json!("")),
+            Err(m) => conflict = Some((reason, m)),
+        };
+    check("plural", "PluralConflict", &used, &mut new_names);
+    check("singular", "SingularConflict", &used, &mut new_names);
     let accepted_short: Vec<Value> = acc
         .get("shortNames")
         .and_then(Value::as_array)
@@ -154,19 +149,26 @@ fn desired_status(all: &BTreeMap<String, Value>, crd: &Value) -> Value {
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    let short_conflict = want_short.iter().find(|sn| {
+    let short_conflict = want_short.iter().rev().find(|sn| {
         let sn = sn.as_str().unwrap_or("");
         !accepted_short.iter().any(|a| a == sn) && used.contains(sn)
     });
     match short_conflict {
         Some(sn) => {
-            conflict.get_or_insert((
+            conflict = Some((
                 "ShortNamesConflict",
                 format!("{:?} is already in use", sn.as_str().unwrap_or("")),
             ));
         }
         None => set_or_remove(&mut new_names, "shortNames", &want_short),
     }
+    let mut check =
+        |field: &str, reason: &'static str, set: &HashSet<String>, names: &mut Value| match fresh(field, set) {
+            Ok(()) => names[field] = req.get(field).cloned().unwrap_or(json!("")),
+            Err(m) => conflict = Some((reason, m)),
+        };
+    check("kind", "KindConflict", &used_kinds, &mut new_names);
+    check("listKind", "ListKindConflict", &used_kinds, &mut new_names);
     let cats: Vec<Value> = req
         .get("categories")
         .and_then(Value::as_array)
@@ -366,10 +368,22 @@ mod tests {
         );
         let st = desired_status(&all, &b);
         assert_eq!(st["conditions"][0]["status"], "False");
-        assert_eq!(st["conditions"][0]["reason"], "KindConflict");
-        assert_eq!(st["conditions"][0]["message"], "\"Widget\" is already in use");
+        // Short name, kind and list kind conflict: the last check's reason is reported.
+        assert_eq!(st["conditions"][0]["reason"], "ListKindConflict");
+        assert_eq!(st["conditions"][0]["message"], "\"WidgetList\" is already in use");
         assert_eq!(st["conditions"][1]["reason"], "NotAccepted");
         assert_eq!(st["acceptedNames"]["plural"], "gadgets");
+        assert!(st["acceptedNames"].get("shortNames").is_none());
+        let c = crd(
+            "gadgets.example.com",
+            "gadgets",
+            "Gadget",
+            &["wd"],
+            "2020-01-02T00:00:00Z",
+        );
+        let st = desired_status(&all, &c);
+        assert_eq!(st["conditions"][0]["reason"], "ShortNamesConflict");
+        assert_eq!(st["conditions"][0]["message"], "\"wd\" is already in use");
         // The first CRD keeps its names.
         assert!(same_status(&desired_status(&all, &a), &a["status"]));
     }
