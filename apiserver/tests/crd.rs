@@ -173,6 +173,25 @@ fn custom_resources_with_kubectl() {
     let out = k.ok_stdin(&["apply", "--validate=false", "-f", "-"], Some(WIDGET));
     assert!(out.contains("widget.example.com/w1 created"), "{out}");
 
+    // Re-apply (kubectl's three-way JSON merge patch for custom resources), selectors.
+    let relabelled = WIDGET.replace("app: demo", "app: demo2");
+    let out = k.ok_stdin(&["apply", "--validate=false", "-f", "-"], Some(&relabelled));
+    assert!(out.contains("widget.example.com/w1 configured"), "{out}");
+    assert!(k
+        .ok(&["get", "wd", "-l", "app=demo2", "-o", "name"])
+        .contains("widget.example.com/w1"));
+    assert!(k.ok(&["get", "wd", "-l", "app=demo", "-o", "name"]).is_empty());
+    let by_name = k.ok(&[
+        "get",
+        "wd",
+        "-A",
+        "--field-selector",
+        "metadata.namespace=default,metadata.name=w1",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(by_name.trim(), "widget.example.com/w1");
+
     // Short name and printer columns.
     let table = k.ok(&["get", "wd"]);
     let header = table.lines().next().unwrap_or_default();
@@ -328,6 +347,11 @@ fn custom_resources_with_kubectl() {
     );
 
     // Deleting the CRD deletes its custom resources and stops serving them.
+    let (_watch, rx) = k.stream(&["get", "wd", "w1", "-w", "-o", "name", "--request-timeout=60s"]);
+    assert!(
+        wait_line(&rx, 15, |l| l.contains("w1")).is_some(),
+        "no initial watch line"
+    );
     let out = k.ok(&["delete", "crd", "widgets.example.com", "--timeout=60s"]);
     assert!(out.contains("deleted"), "{out}");
     assert!(etcd_kv(&store.endpoint, "/registry/example.com/widgets/default/w1").is_none());
@@ -341,4 +365,12 @@ fn custom_resources_with_kubectl() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(api.get("/apis/example.com").0, 404);
+    // The watch of a CRD that is gone ends (as kube-apiserver ends it): kubectl exits.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Disconnected) = rx.recv_timeout(Duration::from_millis(200)) {
+            return;
+        }
+    }
+    panic!("watch still open after the CRD was deleted");
 }
