@@ -253,6 +253,20 @@ fn validate_crd(obj: &Value) -> Vec<FieldError> {
             "should be a domain with at least one dot",
         ));
     }
+    // v1: protected groups need the API review annotation.
+    let protected = group == "k8s.io"
+        || group.ends_with(".k8s.io")
+        || group == "kubernetes.io"
+        || group.ends_with(".kubernetes.io");
+    let approved = obj
+        .pointer("/metadata/annotations/api-approved.kubernetes.io")
+        .and_then(Value::as_str);
+    if protected && approved.is_none_or(str::is_empty) {
+        errs.push(FieldError::required(
+            "metadata.annotations[api-approved.kubernetes.io]",
+            "protected groups must have approval annotation \"api-approved.kubernetes.io\", see https://github.com/kubernetes/enhancements/pull/1111",
+        ));
+    }
     match s(obj, "/spec/scope") {
         "" => errs.push(FieldError::required("spec.scope", "")),
         "Cluster" | "Namespaced" => {}
@@ -717,6 +731,13 @@ mod tests {
             msgs,
             ["spec.group: Invalid value: \"example\": should be a domain with at least one dot"]
         );
+        let mut protected = c.clone();
+        protected["spec"]["group"] = json!("x.k8s.io");
+        protected["metadata"]["name"] = json!("widgets.x.k8s.io");
+        let msgs: Vec<String> = st.validate(&protected).iter().map(ToString::to_string).collect();
+        assert_eq!(msgs, ["metadata.annotations[api-approved.kubernetes.io]: Required value: protected groups must have approval annotation \"api-approved.kubernetes.io\", see https://github.com/kubernetes/enhancements/pull/1111"]);
+        protected["metadata"]["annotations"] = json!({"api-approved.kubernetes.io": "unapproved, testing"});
+        assert!(st.validate(&protected).is_empty());
     }
 
     #[test]
