@@ -319,6 +319,38 @@ fn custom_resources_with_kubectl() {
     assert_eq!(beta["apiVersion"], "example.com/v1beta1");
     assert_eq!(beta["spec"]["replicas"], 3);
 
+    // Paging and deletecollection through the generic store.
+    let coll = "/apis/example.com/v1/namespaces/default/widgets";
+    for n in ["w2", "w3"] {
+        let body = format!(
+            r#"{{"apiVersion":"example.com/v1","kind":"Widget","metadata":{{"name":"{n}","labels":{{"app":"extra"}}}},"spec":{{"size":"small"}}}}"#
+        );
+        assert_eq!(api.json("POST", coll, "application/json", &body).0, 201);
+    }
+    let (_, page) = api.json("GET", &format!("{coll}?limit=2"), "application/json", "");
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(2));
+    assert_eq!(page["metadata"]["remainingItemCount"], 1);
+    let token = page["metadata"]["continue"]
+        .as_str()
+        .expect("continue token")
+        .to_string();
+    let (_, rest) = api.json(
+        "GET",
+        &format!("{coll}?limit=2&continue={token}"),
+        "application/json",
+        "",
+    );
+    assert_eq!(rest["items"][0]["metadata"]["name"], "w3");
+    let (code, deleted) = api.json(
+        "DELETE",
+        &format!("{coll}?labelSelector=app%3Dextra"),
+        "application/json",
+        "",
+    );
+    assert_eq!((code, deleted["items"].as_array().map(Vec::len)), (200, Some(2)));
+    let (_, left) = api.json("GET", coll, "application/json", "");
+    assert_eq!(left["items"].as_array().map(Vec::len), Some(1));
+
     // Category "all".
     let all = k.ok(&["get", "all"]);
     assert!(all.contains("widget.example.com/w1"), "{all}");
