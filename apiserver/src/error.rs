@@ -59,6 +59,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("the server does not allow this method on the requested resource")]
     MethodNotAllowed,
+    /// 405 with a specific message (e.g. creating custom resources of a terminating CRD).
+    #[error("{0}")]
+    NotAllowed(String),
     #[error("Unauthorized")]
     Unauthorized,
     #[error("the server could not find the requested resource")]

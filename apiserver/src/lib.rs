@@ -127,6 +127,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             }
         }
     });
+    // CRDs: names/Established status, serving their resources, cleanup (every apiserver).
+    registry::crd::controller::spawn(store.clone());
     let names = controllers::enabled(&cfg.controllers);
     let mut authenticator = match &cfg.token_auth_file {
         Some(f) => http::secure::Authenticator::from_csv(&std::fs::read_to_string(f)?).map_err(anyhow::Error::msg)?,

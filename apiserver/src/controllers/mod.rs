@@ -284,8 +284,8 @@ async fn quota_pass(c: &Client) -> Result<()> {
     let mut objects = Vec::new();
     for (group, plural) in resourcequota::sources(&quotas) {
         // The served version of group/plural, from the resource table.
-        let Some(res) = crate::registry::resources::RESOURCES
-            .iter()
+        let Some(res) = crate::registry::resources::all()
+            .into_iter()
             .find(|r| r.group == group && r.plural == plural)
         else {
             continue;

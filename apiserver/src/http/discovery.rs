@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use crate::registry::resources::{groups, ResourceInfo, Subresource, RESOURCES};
+use crate::registry::resources::{all, groups, ResourceInfo, Subresource};
 
 pub const GIT_VERSION: &str = "v1.32.0";
 
@@ -136,8 +136,8 @@ pub fn aggregated(legacy: bool) -> Value {
             let versions: Vec<Value> = vs
                 .iter()
                 .map(|v| {
-                    let resources: Vec<Value> = RESOURCES
-                        .iter()
+                    let resources: Vec<Value> = all()
+                        .into_iter()
                         .filter(|r| r.group == g && r.version == *v)
                         .map(aggregated_resource)
                         .collect();
@@ -215,8 +215,8 @@ fn entries(r: &ResourceInfo) -> Vec<Value> {
 }
 
 pub fn resource_list(group: &str, version: &str) -> Option<Value> {
-    let rs: Vec<&ResourceInfo> = RESOURCES
-        .iter()
+    let rs: Vec<&ResourceInfo> = all()
+        .into_iter()
         .filter(|r| r.group == group && r.version == version)
         .collect();
     if rs.is_empty() {

@@ -216,7 +216,7 @@ async fn dispatch(
         "get" => {
             let obj = store.get(res, ns.as_deref(), &name).await?;
             if sub == Some(Subresource::Scale) {
-                return Ok(respond(200, &scale::to_scale(&obj), out));
+                return Ok(respond(200, &scale::to_scale(res, &obj), out));
             }
             Ok(render_one(res, &obj, 200, as_table, include, out))
         }
@@ -238,6 +238,11 @@ async fn dispatch(
             }
             if rp.name.is_some() || sub.is_some() {
                 return Err(ApiError::MethodNotAllowed);
+            }
+            if res.is_custom() && crate::registry::crd::terminating(res) {
+                return Err(ApiError::NotAllowed(
+                    "create not allowed while custom resource definition is terminating".into(),
+                ));
             }
             let warnings = field_validation::check(res, &mut obj, mode)?;
             admit_write(Operation::Create, Some(obj.clone())).await?;
@@ -272,7 +277,7 @@ async fn dispatch(
                         Ok(o)
                     })
                     .await?;
-                return Ok(respond(200, &scale::to_scale(&updated), out));
+                return Ok(respond(200, &scale::to_scale(res, &updated), out));
             }
             let warnings = field_validation::check(res, &mut obj, mode)?;
             let updated = store
@@ -300,6 +305,12 @@ async fn dispatch(
                     "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {ct:?})"
                 ))
             })?;
+            if res.is_custom() && kind == PatchType::Strategic {
+                // kube-apiserver: custom resources have no strategic merge patch.
+                return Err(ApiError::UnsupportedMediaType(
+                    "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml".into(),
+                ));
+            }
             let (_, body) = read_body(req).await?;
             let patch_doc: Value = if kind == PatchType::Apply {
                 serde_norway::from_slice(&body)
@@ -311,14 +322,14 @@ async fn dispatch(
                 let updated = store
                     .update(res, ns.as_deref(), &name, None, dry, |cur| {
                         let patched =
-                            patch::apply(kind, &scale::to_scale(cur), &patch_doc).map_err(ApiError::BadRequest)?;
+                            patch::apply(kind, &scale::to_scale(res, cur), &patch_doc).map_err(ApiError::BadRequest)?;
                         check_scale_rv(res, &name, cur, &patched)?;
                         let mut o = cur.clone();
                         scale::apply_scale(res, &mut o, &patched)?;
                         Ok(o)
                     })
                     .await?;
-                return Ok(respond(200, &scale::to_scale(&updated), out));
+                return Ok(respond(200, &scale::to_scale(res, &updated), out));
             }
             let mut warnings = Vec::new();
             let result = store

@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use serde_json::{json, Map, Value};
 
 use super::discovery::GIT_VERSION;
-use crate::registry::resources::{ResourceInfo, RESOURCES};
+use crate::registry::resources::{all, ResourceInfo};
 use crate::schema::{self, Ty};
 
 /// What kube-openapi answers (the Accept form has `@v1.0`, which Go's mime parser rejects).
@@ -66,11 +66,25 @@ fn gv_path(group: &str, version: &str) -> String {
 /// `/openapi/v3`: the group-version index.
 pub fn v3_index() -> Value {
     let mut paths = Map::new();
-    for r in RESOURCES {
+    let rows = all();
+    for r in &rows {
         let p = gv_path(r.group, r.version);
-        paths.entry(p.clone()).or_insert_with(
-            || json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={}", GIT_VERSION.replace('.', ""))}),
-        );
+        paths.entry(p.clone()).or_insert_with(|| {
+            // Custom resources' documents change with their CRDs: so must the URL kubectl caches.
+            let hash = if r.is_custom() {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                for c in rows.iter().filter(|c| gv_path(c.group, c.version) == p) {
+                    std::hash::Hash::hash(
+                        &(c.plural, c.kind, c.strategy.openapi_schema().map(Value::to_string)),
+                        &mut h,
+                    );
+                }
+                format!("{:016X}", std::hash::Hasher::finish(&h))
+            } else {
+                GIT_VERSION.replace('.', "")
+            };
+            json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={hash}")})
+        });
     }
     json!({"paths": paths})
 }
@@ -146,12 +160,35 @@ fn message_schema(msg: &str, refs: &mut Vec<&'static str>) -> Value {
     json!({"type": "object", "description": schema::message_doc(msg), "properties": props})
 }
 
+const OBJECT_META: &str = "k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta";
+
+/// A custom resource's schema as kube-apiserver publishes it: named `<reversed group>.<version>.<Kind>`,
+/// the CRD's `openAPIV3Schema` with apiVersion, kind and metadata (ObjectMeta) filled in.
+fn custom_schema(r: &ResourceInfo) -> (String, Value) {
+    let reversed: Vec<&str> = r.group.split('.').rev().collect();
+    let name = format!("{}.{}.{}", reversed.join("."), r.version, r.kind);
+    let mut root = r
+        .strategy
+        .openapi_schema()
+        .cloned()
+        .unwrap_or_else(|| json!({"type": "object"}));
+    if !root.get("properties").is_some_and(Value::is_object) {
+        root["properties"] = json!({});
+    }
+    root["properties"]["apiVersion"] = json!({"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources"});
+    root["properties"]["kind"] = json!({"type": "string", "description": "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds"});
+    root["properties"]["metadata"] = json!({"description": "Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata",
+        "allOf": [{"$ref": format!("#/components/schemas/{}", schema_name(OBJECT_META))}]});
+    root["x-kubernetes-group-version-kind"] = json!([{"group": r.group, "version": r.version, "kind": r.kind}]);
+    (name, root)
+}
+
 /// `/openapi/v3/<api/v1|apis/g/v>`, or None if no such group-version.
 pub fn v3_group_version(path: &str) -> Option<Value> {
     let mut paths = Map::new();
     let mut schemas = Map::new();
     let mut refs: Vec<&'static str> = Vec::new();
-    for r in RESOURCES.iter().filter(|r| gv_path(r.group, r.version) == path) {
+    for r in all().into_iter().filter(|r| gv_path(r.group, r.version) == path) {
         let base = format!("/{path}");
         let item = if r.namespaced {
             format!("{base}/namespaces/{{namespace}}/{}/{{name}}", r.plural)
@@ -159,7 +196,11 @@ pub fn v3_group_version(path: &str) -> Option<Value> {
             format!("{base}/{}/{{name}}", r.plural)
         };
         paths.insert(item, patch_op(r));
-        if let Some(msg) = schema::kind_message(&r.api_version(), r.kind) {
+        if r.is_custom() {
+            let (name, root) = custom_schema(r);
+            refs.push(OBJECT_META);
+            schemas.insert(name, root);
+        } else if let Some(msg) = schema::kind_message(&r.api_version(), r.kind) {
             let mut root = message_schema(&msg, &mut refs);
             root["properties"]["apiVersion"] = json!({"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object."});
             root["properties"]["kind"] = json!({"type": "string", "description": "Kind is a string value representing the REST resource this object represents."});

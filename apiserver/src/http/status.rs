@@ -41,7 +41,7 @@ pub fn to_status(err: &ApiError) -> (u16, Value) {
             (403, "Forbidden", Some(d))
         }
         ApiError::BadRequest(_) => (400, "BadRequest", None),
-        ApiError::MethodNotAllowed => (405, "MethodNotAllowed", None),
+        ApiError::MethodNotAllowed | ApiError::NotAllowed(_) => (405, "MethodNotAllowed", None),
         ApiError::Unauthorized => (401, "Unauthorized", None),
         ApiError::NoSuchResource => (404, "NotFound", Some(json!({}))),
         ApiError::Gone(_) => (410, "Expired", None),

@@ -57,10 +57,17 @@ pub async fn serve(
         let mut tick = tokio::time::interval(state.bookmark_interval);
         tick.tick().await;
         let mut first_table = true;
+        // A custom resource's watch ends when its CRD stops serving or changes this version,
+        // as kube-apiserver tears down the CRD's storage (clients re-list and re-watch).
+        let mut served = tokio::time::interval(std::time::Duration::from_secs(1));
+        let still_served = || {
+            crate::registry::resources::find(res.group, res.version, res.plural).is_some_and(|r| std::ptr::eq(r, res))
+        };
         loop {
             tokio::select! {
                 _ = &mut deadline => break,
                 _ = tx.closed() => break,
+                _ = served.tick(), if res.is_custom() => if !still_served() { break },
                 _ = tick.tick(), if bookmarks => {
                     let ev = json!({"type": "BOOKMARK", "object": {
                         "kind": res.kind, "apiVersion": res.api_version(),

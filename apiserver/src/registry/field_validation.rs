@@ -45,6 +45,10 @@ pub fn prune_unknown(res: &ResourceInfo, obj: &mut Value) -> Vec<String> {
 
 fn inspect(res: &ResourceInfo, obj: &mut Value) -> Findings {
     let mut found = Findings::default();
+    if let Some(unknown) = res.strategy.prune_unknown(obj) {
+        found.unknown = unknown;
+        return found;
+    }
     match schema::kind_message(&res.api_version(), res.kind) {
         Some(msg) => walk(obj, &msg, "", &mut found, 0),
         None => top_level(res, obj, &mut found.unknown),

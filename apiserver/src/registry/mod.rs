@@ -4,9 +4,11 @@
 //! `generic/` the Store (CRUD, list, watch), `namespace_lifecycle` the
 //! bootstrap namespaces and the namespace finalizer, `binding` pods/binding,
 //! `scale` the Scale subresource, `field_validation` unknown-field checks,
+//! `crd` CustomResourceDefinitions and the custom resources they serve,
 //! plus pure helpers: `meta`, `selector`, `validation`, `patch`.
 
 pub mod binding;
+pub mod crd;
 pub mod field_validation;
 pub mod generic;
 pub mod meta;

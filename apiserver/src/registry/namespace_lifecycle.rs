@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use super::generic::{DeleteOptions, ListOptions, Store};
-use super::resources::{Subresource, RESOURCES};
+use super::resources::{all, Subresource};
 use crate::error::{ApiError, Result};
 
 pub const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
@@ -55,7 +55,7 @@ pub fn spawn_finalize(store: Arc<Store>, name: String) {
 }
 
 async fn finalize(store: &Store, name: &str) -> Result<()> {
-    for res in RESOURCES.iter().filter(|r| r.namespaced && !r.create_only) {
+    for res in all().into_iter().filter(|r| r.namespaced && !r.create_only) {
         let list = store.list(res, Some(name), &ListOptions::default()).await?;
         for item in list.items {
             let item_name = super::meta::name(&item).to_string();

@@ -6,7 +6,15 @@
 //! replicationcontrollers→controllers, ingresses→ingress, CRDs under
 //! apiextensions.k8s.io/customresourcedefinitions), subresources, selectable fields
 //! and the strategy. Adding a resource = adding a row.
+//!
+//! Besides the static rows, a dynamic set of rows derived from
+//! CustomResourceDefinitions (`registry::crd`) is looked up by the same `find`/`all`.
+//! Those rows are interned: one `ResourceInfo` (and its strategy) is leaked per distinct
+//! CRD version definition, and re-adding an identical definition reuses it, so every call
+//! site keeps a plain `&'static ResourceInfo` and the leak is bounded by the number of
+//! distinct definitions ever served.
 
+use super::crd::CustomResourceDefinitionStrategy;
 use super::strategy::*;
 use crate::error::GroupResource;
 
@@ -74,6 +82,10 @@ impl ResourceInfo {
     }
     pub fn has(&self, sub: Subresource) -> bool {
         self.subresources.contains(&sub)
+    }
+    /// A custom resource (a CRD-derived row): stored as JSON with the storage version.
+    pub fn is_custom(&self) -> bool {
+        self.strategy.storage_api_version().is_some()
     }
 }
 
@@ -303,20 +315,43 @@ pub static RESOURCES: &[ResourceInfo] = &[
     review!("authentication.k8s.io", "TokenReview", "tokenreviews", false),
     res!("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
          "customresourcedefinition", &["crd", "crds"], &[], false,
-         "apiextensions.k8s.io/customresourcedefinitions", &[Status], &[], PlainStrategy),
+         "apiextensions.k8s.io/customresourcedefinitions", &[Status], &[],
+         CustomResourceDefinitionStrategy),
 ];
+
+/// The CRD-derived rows, in discovery order (kept by `registry::crd`).
+static DYNAMIC: std::sync::RwLock<Vec<&'static ResourceInfo>> = std::sync::RwLock::new(Vec::new());
+
+/// Replace the CRD-derived rows.
+pub fn set_dynamic(rows: Vec<&'static ResourceInfo>) {
+    match DYNAMIC.write() {
+        Ok(mut g) => *g = rows,
+        Err(poisoned) => *poisoned.into_inner() = rows,
+    }
+}
+
+fn dynamic() -> Vec<&'static ResourceInfo> {
+    match DYNAMIC.read() {
+        Ok(g) => g.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    }
+}
+
+/// Every served resource: the static rows, then the CRD-derived ones.
+pub fn all() -> Vec<&'static ResourceInfo> {
+    RESOURCES.iter().chain(dynamic()).collect()
+}
 
 /// Look a resource up by group, version and plural.
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceInfo> {
-    RESOURCES
-        .iter()
-        .find(|r| r.group == group && r.version == version && r.plural == plural)
+    let hit = |r: &&ResourceInfo| r.group == group && r.version == version && r.plural == plural;
+    RESOURCES.iter().find(hit).or_else(|| dynamic().into_iter().find(hit))
 }
 
 /// Groups (other than core) with their versions, in table order.
 pub fn groups() -> Vec<(&'static str, &'static str)> {
     let mut out: Vec<(&str, &str)> = Vec::new();
-    for r in RESOURCES.iter().filter(|r| !r.group.is_empty()) {
+    for r in all().into_iter().filter(|r| !r.group.is_empty()) {
         if !out.contains(&(r.group, r.version)) {
             out.push((r.group, r.version));
         }

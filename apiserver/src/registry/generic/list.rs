@@ -87,7 +87,7 @@ impl Store {
             let mut last_key = None;
             for (i, kv) in resp.kvs.iter().enumerate() {
                 let key = String::from_utf8_lossy(&kv.key).into_owned();
-                let obj = self.decode(kv)?;
+                let obj = self.decode_for(res, kv)?;
                 if opts.predicate.matches(&obj) {
                     items.push(obj);
                 }

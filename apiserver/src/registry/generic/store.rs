@@ -16,7 +16,7 @@ use crate::registry::meta;
 use crate::registry::resources::{ResourceInfo, Subresource, RESOURCES};
 use crate::registry::strategy::{set_at, GcPolicy};
 use crate::registry::validation::validate_meta;
-use crate::storage::codec::Codec;
+use crate::storage::codec::{Codec, JsonCodec};
 use crate::storage::etcd3::WriteOutcome;
 use crate::storage::{keys, Etcd, StorageError};
 
@@ -128,7 +128,20 @@ impl Store {
         Ok(obj)
     }
 
-    fn encode(&self, obj: &Value) -> Result<Vec<u8>> {
+    /// `decode` plus the strategy's conversion to the served form.
+    pub(crate) fn decode_for(&self, res: &ResourceInfo, kv: &proto::mvccpb::KeyValue) -> Result<Value> {
+        let mut obj = self.decode(kv)?;
+        from_storage(res, &mut obj);
+        Ok(obj)
+    }
+
+    fn encode(&self, res: &ResourceInfo, obj: &Value) -> Result<Vec<u8>> {
+        let stored = res.strategy.for_storage(obj);
+        let obj = stored.as_ref().unwrap_or(obj);
+        if res.is_custom() {
+            // Custom resources are JSON whatever --storage-media-type says, as in kube-apiserver.
+            return JsonCodec.encode(obj).map_err(ApiError::Internal);
+        }
         self.codec.encode(obj).map_err(ApiError::Internal)
     }
 
@@ -157,7 +170,7 @@ impl Store {
     pub async fn get(&self, res: &ResourceInfo, ns: Option<&str>, name: &str) -> Result<Value> {
         let key = self.key(res, ns, name)?;
         match self.etcd.get(&key).await? {
-            (Some(kv), _) => self.decode(&kv),
+            (Some(kv), _) => self.decode_for(res, &kv),
             (None, _) => Err(Self::not_found(res, name)),
         }
     }
@@ -257,7 +270,7 @@ impl Store {
         if dry_run {
             return Ok(obj);
         }
-        let bytes = self.encode(&obj)?;
+        let bytes = self.encode(res, &obj)?;
         let lease = self.lease_for(res).await?;
         match self.etcd.create(&key, bytes, lease).await {
             Ok(rev) => {
@@ -289,7 +302,7 @@ impl Store {
         loop {
             let (kv, _) = self.etcd.get(&key).await?;
             let kv = kv.ok_or_else(|| Self::not_found(res, name))?;
-            let current = self.decode(&kv)?;
+            let current = self.decode_for(res, &kv)?;
             let wanted = desired(&current)?;
             if let Some(rv) = meta::resource_version(&wanted) {
                 if rv != kv.mod_revision.to_string() {
@@ -302,8 +315,8 @@ impl Store {
             }
             let mut new = merge_update(res, sub, &current, wanted, name)?;
             meta::set_resource_version(&mut new, kv.mod_revision);
-            let bytes = self.encode(&new)?;
-            let old_bytes = self.encode(&current)?;
+            let bytes = self.encode(res, &new)?;
+            let old_bytes = self.encode(res, &current)?;
             if bytes == old_bytes || dry_run {
                 return Ok(new);
             }
@@ -339,7 +352,7 @@ impl Store {
         loop {
             let (kv, _) = self.etcd.get(&key).await?;
             let kv = kv.ok_or_else(|| Self::not_found(res, name))?;
-            let mut obj = self.decode(&kv)?;
+            let mut obj = self.decode_for(res, &kv)?;
             let conflict = |message: String| ApiError::Conflict {
                 resource: res.group_resource(),
                 name: name.to_string(),
@@ -360,6 +373,9 @@ impl Store {
                         "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in meta: {have}"
                     )));
                 }
+            }
+            if !meta::is_deleting(&obj) {
+                res.strategy.before_delete(&mut obj);
             }
             let current: Vec<String> = meta::finalizers(&obj);
             let finalizers = gc_finalizers(&current, opts, res.strategy.default_gc_policy());
@@ -396,7 +412,7 @@ impl Store {
                 if opts.dry_run {
                     return Ok(obj);
                 }
-                let bytes = self.encode(&obj)?;
+                let bytes = self.encode(res, &obj)?;
                 let lease = self.lease_for(res).await?;
                 match self.etcd.update(&key, bytes, kv.mod_revision, lease).await? {
                     WriteOutcome::Done(rev) => {
@@ -418,6 +434,11 @@ impl Store {
             }
         }
     }
+}
+
+/// An object read from the store in its served form (the strategy's version conversion).
+pub(crate) fn from_storage(res: &ResourceInfo, obj: &mut Value) {
+    res.strategy.on_read(obj);
 }
 
 /// The namespaces row of the resource table.
@@ -480,6 +501,10 @@ fn merge_update(
         Some(Subresource::Status) => {
             let mut n = current.clone();
             n["status"] = wanted.get("status").cloned().unwrap_or(json!({}));
+            let errs = res.strategy.prepare_status_update(&mut n);
+            if !errs.is_empty() {
+                return Err(invalid(res, &n, errs));
+            }
             n
         }
         Some(Subresource::Approval) => {

@@ -34,6 +34,7 @@ pub struct Watcher {
     initial: VecDeque<WatchEvent>,
     predicate: Predicate,
     codec: Arc<dyn Codec>,
+    res: &'static ResourceInfo,
     /// Highest revision seen (for BOOKMARK events).
     pub revision: i64,
 }
@@ -41,7 +42,7 @@ pub struct Watcher {
 impl Store {
     pub async fn watch(
         &self,
-        res: &ResourceInfo,
+        res: &'static ResourceInfo,
         ns: Option<&str>,
         predicate: Predicate,
         resource_version: Option<&str>,
@@ -77,6 +78,7 @@ impl Store {
             initial,
             predicate,
             codec: self.codec.clone(),
+            res,
             revision: start,
         })
     }
@@ -142,6 +144,7 @@ impl Watcher {
         match self.codec.decode(&kv.value) {
             Ok(mut v) => {
                 meta::set_resource_version(&mut v, rv);
+                super::store::from_storage(self.res, &mut v);
                 Some(v)
             }
             Err(e) => {

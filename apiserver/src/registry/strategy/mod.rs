@@ -112,6 +112,39 @@ pub trait Strategy: Send + Sync {
     fn cells(&self, obj: &Value) -> Vec<Value> {
         vec![json!(super::meta::name(obj)), json!(age(obj))]
     }
+    /// Custom resources: the apiVersion objects are stored with (always as JSON, whatever
+    /// `--storage-media-type` says). None: a built-in.
+    fn storage_api_version(&self) -> Option<&str> {
+        None
+    }
+    /// The object as stored, when that differs from the served form (another version).
+    fn for_storage(&self, _obj: &Value) -> Option<Value> {
+        None
+    }
+    /// Turn a stored object into the served form (version conversion, read-time defaults).
+    fn on_read(&self, _obj: &mut Value) {}
+    /// Schema-driven pruning (custom resources): drop unknown fields, return their paths.
+    /// None: the built-in schema table decides (`registry::field_validation`).
+    fn prune_unknown(&self, _obj: &mut Value) -> Option<Vec<String>> {
+        None
+    }
+    /// A `status` subresource write: adjust the object to store, return validation errors.
+    fn prepare_status_update(&self, _new: &mut Value) -> Vec<FieldError> {
+        Vec::new()
+    }
+    /// A delete request reached an object not being deleted yet (CRDs add their cleanup
+    /// finalizer here, as kube's CRD REST does).
+    fn before_delete(&self, _obj: &mut Value) {}
+    /// Where the `scale` subresource reads and writes; None: spec.replicas and the
+    /// selector's matchLabels (the built-in workloads).
+    fn scale_paths(&self) -> Option<&super::scale::ScalePaths> {
+        None
+    }
+    /// The OpenAPI v3 schema published for this kind (custom resources); None: built from
+    /// the built-in schema table.
+    fn openapi_schema(&self) -> Option<&Value> {
+        None
+    }
 }
 
 /// The AGE cell.
