@@ -137,6 +137,13 @@ step "nodes-check.sh"
 rc=0
 "$shared/nodes-check.sh" "$work/admin.kubeconfig" || rc=1
 step "kill node2's kubelet: NotReady, unreachable taints, pods evicted and recreated on node1"
+# DefaultTolerationSeconds gives every pod 300 s on a not-ready/unreachable node, as in kube;
+# web tolerates them for 10 s so the eviction shows within the wait below.
+k patch deployment web --type strategic -p '{"spec":{"template":{"spec":{"tolerations":[
+  {"key":"node.kubernetes.io/unreachable","operator":"Exists","effect":"NoExecute","tolerationSeconds":10},
+  {"key":"node.kubernetes.io/not-ready","operator":"Exists","effect":"NoExecute","tolerationSeconds":10}]}}}}'
+k rollout status deployment web --timeout 120s
+k get pods -l app=web -o jsonpath='{range .items[*]}{.metadata.name} {.spec.tolerations[*].tolerationSeconds}{"\n"}{end}'
 read -r kpid _ < "${STOCK_NODES_WORK:-/var/tmp/stock-k8s-nodes}/pids/kubelet-node2.pid"
 kill -9 "$kpid"
 for _ in $(seq 120); do

@@ -117,8 +117,8 @@ impl Elector {
             tokio::time::sleep(jitter(self.cfg.retry_period)).await;
         }
         tracing::info!(identity = %self.cfg.identity, "successfully acquired lease");
-        self.became_leader_event().await;
         on_started_leading();
+        self.became_leader_event().await;
         loop {
             tokio::time::sleep(self.cfg.retry_period).await;
             let deadline = Instant::now() + self.cfg.renew_deadline;

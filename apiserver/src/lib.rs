@@ -146,6 +146,16 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         bootstrap_roles,
         authenticator: Arc::new(authenticator),
         node_restriction: cfg.node_restriction,
+        components: http::componentstatus::Components {
+            scheduler_in_process: cfg.scheduler,
+            controllers_in_process: !names.is_empty(),
+            etcd_servers: cfg
+                .etcd_servers
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+        },
     });
     let loopback = format!("http://{}", loopback_of(local));
     let cert = if cfg.secure_port != 0 {

@@ -131,7 +131,7 @@ fn controller_managers_elect_one_leader_and_fail_over() {
     });
     let (leader, standby) = if a_leads { (a, b) } else { (b, a) };
     // Only the leader runs controllers.
-    assert!(leader.log().contains("starting controllers"), "{}", leader.log());
+    wait_for(10, "the leader's controllers", || leader.log().contains("starting controllers").then_some(()));
     assert!(!standby.log().contains("starting controllers"), "{}", standby.log());
     // Both serve kube's insecure healthz port, leader or not.
     for c in [&leader, &standby] {
@@ -311,4 +311,43 @@ fn component_flags_are_checked() {
         .expect("run");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid duration"));
+}
+
+/// `kubectl get cs` (seed 004): etcd healthy through its /health, components that run in
+/// process healthy, a controller-manager that is neither in process nor listening on kube's
+/// insecure port Unhealthy with the probe's error; a standalone scheduler on 10251 would be probed.
+#[test]
+fn componentstatuses_report_each_component() {
+    let store = Store::start();
+    let api = ApiServer::start_with(&store.endpoint, &["--scheduler=true", "--controllers="]);
+    let kubectl = common::Kubectl::new(&api.url);
+    let out = kubectl.ok(&["get", "componentstatuses"]);
+    let line = |name: &str| {
+        out.lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} row in:\n{out}"))
+            .to_string()
+    };
+    assert!(out.starts_with("NAME"), "{out}");
+    assert!(
+        line("scheduler").contains("Healthy") && line("scheduler").contains("ok"),
+        "{out}"
+    );
+    assert!(line("etcd-0").contains("Healthy"), "{out}");
+    assert!(line("etcd-0").contains(r#"{"health":"true"#), "{out}");
+    let cm = line("controller-manager");
+    if common::free_port_is(10252) {
+        assert!(cm.contains("Unhealthy"), "{out}");
+        assert!(cm.contains("127.0.0.1:10252"), "{out}");
+    }
+    let (code, one) = api.json("GET", "/api/v1/componentstatuses/etcd-0", JSON, "");
+    assert_eq!(code, 200, "{one}");
+    assert_eq!(one["conditions"][0]["type"], "Healthy");
+    assert_eq!(one["conditions"][0]["status"], "True");
+    let (code, _) = api.json("GET", "/api/v1/componentstatuses/etcd-9", JSON, "");
+    assert_eq!(code, 500, "kube answers an unknown component with an internal error");
+    let (code, _) = api.json("DELETE", "/api/v1/componentstatuses/etcd-0", JSON, "");
+    assert_eq!(code, 405);
+    let short = kubectl.ok(&["get", "cs", "-o", "name"]);
+    assert!(short.contains("componentstatus/etcd-0"), "{short}");
 }

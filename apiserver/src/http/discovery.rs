@@ -162,7 +162,10 @@ const VERBS: &[&str] = &[
 ];
 
 fn verbs(r: &ResourceInfo) -> &'static [&'static str] {
-    if r.create_only {
+    if r.serving == crate::registry::resources::Serving::ComputedReadOnly {
+        return &["get", "list"];
+    }
+    if r.create_only() {
         &["create"]
     } else {
         VERBS

@@ -136,7 +136,10 @@ async fn dispatch(
         .get::<UserInfo>()
         .cloned()
         .unwrap_or_else(UserInfo::unsecured);
-    if res.create_only {
+    if res.serving == crate::registry::resources::Serving::ComputedReadOnly {
+        return super::componentstatus::serve(state, res, verb, rp.name.as_deref(), as_table, include, out).await;
+    }
+    if res.create_only() {
         if verb != "create" || rp.name.is_some() || sub.is_some() {
             return Err(ApiError::MethodNotAllowed);
         }

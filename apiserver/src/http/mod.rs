@@ -8,6 +8,7 @@
 //! only needs to hand accepted streams to `serve_connection`.
 
 pub mod client_auth;
+pub mod componentstatus;
 pub mod discovery;
 pub mod encoding;
 pub mod handlers;
@@ -56,6 +57,8 @@ pub struct AppState {
     pub authenticator: Arc<secure::Authenticator>,
     /// `--enable-admission-plugins` includes NodeRestriction.
     pub node_restriction: bool,
+    /// What componentstatuses checks.
+    pub components: componentstatus::Components,
 }
 
 /// Accept plain-HTTP connections forever.

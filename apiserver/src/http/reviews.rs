@@ -1,4 +1,4 @@
-//! The create-only review resources (rows with `create_only` in the resource table): a
+//! The create-only review resources (rows served `CreateOnly` in the resource table): a
 //! POST is answered, never stored. authorization.k8s.io/v1 SubjectAccessReview,
 //! SelfSubjectAccessReview, LocalSubjectAccessReview (the authorizer's decision for given
 //! attributes), SelfSubjectRulesReview (the rules the requester has in a namespace:

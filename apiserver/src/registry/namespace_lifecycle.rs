@@ -55,7 +55,7 @@ pub fn spawn_finalize(store: Arc<Store>, name: String) {
 }
 
 async fn finalize(store: &Store, name: &str) -> Result<()> {
-    for res in all().into_iter().filter(|r| r.namespaced && !r.create_only) {
+    for res in all().into_iter().filter(|r| r.namespaced && r.stored()) {
         let list = store.list(res, Some(name), &ListOptions::default()).await?;
         for item in list.items {
             let item_name = super::meta::name(&item).to_string();

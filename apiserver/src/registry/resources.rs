@@ -58,12 +58,30 @@ pub struct ResourceInfo {
     /// Top-level fields besides apiVersion/kind/metadata (fieldValidation).
     pub top_fields: &'static [&'static str],
     pub strategy: &'static dyn Strategy,
+    /// Where the objects come from: the store, or answered without storage.
+    pub serving: Serving,
+}
+
+/// How a resource is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serving {
+    /// Objects in the store, every verb.
+    Stored,
     /// Not stored: a POST is answered by `http::reviews` (access and token reviews), the
     /// only verb served.
-    pub create_only: bool,
+    CreateOnly,
+    /// Not stored: get and list are computed on each request (componentstatuses,
+    /// `http::componentstatus`).
+    ComputedReadOnly,
 }
 
 impl ResourceInfo {
+    pub fn create_only(&self) -> bool {
+        self.serving == Serving::CreateOnly
+    }
+    pub fn stored(&self) -> bool {
+        self.serving == Serving::Stored
+    }
     pub fn group_resource(&self) -> GroupResource {
         GroupResource {
             group: self.group,
@@ -132,7 +150,7 @@ macro_rules! res {
             ttl: false,
             top_fields: SPEC_STATUS,
             strategy: &$strategy,
-            create_only: false,
+            serving: Serving::Stored,
         }
     };
 }
@@ -141,7 +159,7 @@ macro_rules! res {
 macro_rules! review {
     ($g:expr, $kind:expr, $plural:expr, $ns:expr) => {
         ResourceInfo {
-            create_only: true,
+            serving: Serving::CreateOnly,
             ..res!(
                 $g,
                 "v1",
@@ -201,6 +219,11 @@ pub static RESOURCES: &[ResourceInfo] = &[
         ],
         ..res!("", "v1", "Event", "events", "event", &["ev"], &[], true, "events",
                &[], EVENT_FIELDS, EventStrategy)
+    },
+    ResourceInfo {
+        serving: Serving::ComputedReadOnly,
+        ..res!("", "v1", "ComponentStatus", "componentstatuses", "componentstatus", &["cs"], &[], false,
+               "componentstatuses", &[], &[], ComponentStatusStrategy)
     },
     res!("apps", "v1", "Deployment", "deployments", "deployment", &["deploy"], ALL, true,
          "deployments", &[Status, Scale], &[], DeploymentStrategy),

@@ -30,6 +30,11 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// Whether nothing listens on 127.0.0.1:`port` (a fixed port the code under test probes).
+pub fn free_port_is(port: u16) -> bool {
+    TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
 /// A child process killed (and reaped) on drop.
 pub struct Proc(pub(crate) Child);
 

@@ -621,7 +621,7 @@ fn build(d: &Value) -> &'static ResourceInfo {
         fields: &[],
         ttl: false,
         top_fields: &[],
-        create_only: false,
+        serving: crate::registry::resources::Serving::Stored,
         strategy,
     }))
 }

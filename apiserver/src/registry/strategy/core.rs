@@ -13,6 +13,38 @@ fn count(obj: &Value, ptrs: &[&str]) -> usize {
         .sum()
 }
 
+pub struct ComponentStatusStrategy;
+impl Strategy for ComponentStatusStrategy {
+    fn columns(&self) -> Vec<Column> {
+        vec![
+            NAME,
+            col("Status", "string", 0),
+            col("Message", "string", 0),
+            col("Error", "string", 0),
+        ]
+    }
+    /// kube's printComponentStatus: the Healthy condition decides.
+    fn cells(&self, obj: &Value) -> Vec<Value> {
+        let healthy = obj.get("conditions").and_then(Value::as_array).and_then(|cs| {
+            cs.iter()
+                .find(|c| c.get("type").and_then(Value::as_str) == Some("Healthy"))
+        });
+        let (status, message, error) = match healthy {
+            Some(c) => (
+                if s(c, "/status") == "True" {
+                    "Healthy"
+                } else {
+                    "Unhealthy"
+                },
+                s(c, "/message"),
+                s(c, "/error"),
+            ),
+            None => ("Unknown", "", ""),
+        };
+        vec![json!(name(obj)), json!(status), json!(message), json!(error)]
+    }
+}
+
 pub struct PriorityClassStrategy;
 impl Strategy for PriorityClassStrategy {
     fn columns(&self) -> Vec<Column> {

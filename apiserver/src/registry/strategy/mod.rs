@@ -13,8 +13,8 @@ mod service;
 mod workloads;
 
 pub use self::core::{
-    default_limit_range, ConfigMapStrategy, EndpointsStrategy, EventStrategy, LeaseStrategy, LimitRangeStrategy,
-    NodeStrategy, PriorityClassStrategy, SecretStrategy, ServiceAccountStrategy,
+    default_limit_range, ComponentStatusStrategy, ConfigMapStrategy, EndpointsStrategy, EventStrategy, LeaseStrategy,
+    LimitRangeStrategy, NodeStrategy, PriorityClassStrategy, SecretStrategy, ServiceAccountStrategy,
 };
 pub use batch::{CronJobStrategy, JobStrategy};
 pub use namespace::NamespaceStrategy;
