@@ -131,7 +131,9 @@ fn controller_managers_elect_one_leader_and_fail_over() {
     });
     let (leader, standby) = if a_leads { (a, b) } else { (b, a) };
     // Only the leader runs controllers.
-    wait_for(10, "the leader's controllers", || leader.log().contains("starting controllers").then_some(()));
+    wait_for(10, "the leader's controllers", || {
+        leader.log().contains("starting controllers").then_some(())
+    });
     assert!(!standby.log().contains("starting controllers"), "{}", standby.log());
     // Both serve kube's insecure healthz port, leader or not.
     for c in [&leader, &standby] {
