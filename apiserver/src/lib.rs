@@ -135,7 +135,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         None => http::secure::Authenticator::default(),
     };
     authenticator.bootstrap_tokens = cfg.enable_bootstrap_token_auth;
+    let admission = admission::Admission::spawn(&store);
     let state = Arc::new(http::AppState {
+        admission,
         authorizer: Arc::new(authz::Authorizer::new(cfg.authorization_modes.clone(), &store)),
         store,
         metrics: http::metrics::Metrics::default(),

@@ -8,8 +8,7 @@ use serde_json::{json, Map, Value};
 
 use crate::error::Result;
 use crate::quantity::Quantity;
-use crate::registry::generic::{ListOptions, Store};
-use crate::registry::resources::{find, ResourceInfo};
+use crate::registry::resources::ResourceInfo;
 use crate::registry::strategy::pod::default_requests_from_limits;
 
 pub const ANNOTATION: &str = "kubernetes.io/limit-ranger";
@@ -212,16 +211,12 @@ fn validate(pod: &Value, ranges: &[Value]) -> Vec<String> {
     errs
 }
 
-/// Default, then bound, a new pod against the LimitRanges of `ns`.
-pub async fn admit(store: &Store, pods: &ResourceInfo, ns: &str, pod: &mut Value) -> Result<()> {
-    let Some(res) = find("", "v1", "limitranges") else {
-        return Ok(());
-    };
-    let ranges = store.list(res, Some(ns), &ListOptions::default()).await?.items;
+/// Default, then bound, a new pod against `ranges` (the LimitRanges of its namespace).
+pub fn admit(pods: &ResourceInfo, pod: &mut Value, ranges: &[Value]) -> Result<()> {
     if ranges.is_empty() {
         return Ok(());
     }
-    apply(pods, pod, &ranges)
+    apply(pods, pod, ranges)
 }
 
 fn apply(pods: &ResourceInfo, pod: &mut Value, ranges: &[Value]) -> Result<()> {
@@ -246,7 +241,7 @@ mod tests {
     use super::*;
 
     fn pods() -> &'static ResourceInfo {
-        find("", "v1", "pods").expect("pods row")
+        crate::registry::resources::find("", "v1", "pods").expect("pods row")
     }
 
     fn range(item: Value) -> Value {

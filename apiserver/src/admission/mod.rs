@@ -1,38 +1,81 @@
 //! Admission plugins run on creates before storage, in kube-apiserver's order: the mutating
 //! Priority, DefaultTolerationSeconds and LimitRanger, then the validating ResourceQuota last.
 //! (NamespaceLifecycle lives in the generic store; ServiceAccount in `registry::service_account`.)
+//! PriorityClasses, LimitRanges and ResourceQuotas are read from watch-kept caches, as kube's
+//! plugins use informers, so a create costs no extra etcd reads.
 
 pub mod default_tolerations;
 pub mod limit_ranger;
 pub mod priority;
 pub mod resource_quota;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use serde_json::Value;
 
 use crate::error::{ApiError, Result};
 use crate::registry::generic::Store;
-use crate::registry::resources::ResourceInfo;
+use crate::registry::informer::Informer;
+use crate::registry::resources::{find, ResourceInfo};
 
-/// Run the create-time plugins on `obj` (already carrying its namespace).
-pub async fn admit_create(
-    store: &Store,
-    res: &ResourceInfo,
-    ns: Option<&str>,
-    obj: &mut Value,
-    dry_run: bool,
-) -> Result<()> {
-    let is_pod = res.group.is_empty() && res.plural == "pods";
-    if is_pod {
-        priority::admit(store, res, obj).await?;
-        default_tolerations::admit(obj);
-        if let Some(ns) = ns {
-            limit_ranger::admit(store, res, ns, obj).await?;
+/// The caches the plugins read.
+pub struct Admission {
+    pub priority_classes: Arc<Informer<Value>>,
+    pub limit_ranges: Arc<Informer<Value>>,
+    pub quotas: Arc<Informer<Value>>,
+}
+
+fn keep(v: &Value) -> Option<Value> {
+    Some(v.clone())
+}
+
+/// How long a create waits for the caches' first list after start.
+const SYNC_WAIT: Duration = Duration::from_secs(10);
+
+fn cloned(items: Vec<Arc<Value>>) -> Vec<Value> {
+    items.iter().map(|v| (**v).clone()).collect()
+}
+
+impl Admission {
+    pub fn spawn(store: &Arc<Store>) -> Admission {
+        let cache = |g: &str, v: &str, plural: &str| match find(g, v, plural) {
+            Some(res) => Informer::spawn(store.clone(), res, keep),
+            None => Informer::fixed(&[], keep),
+        };
+        Admission {
+            priority_classes: cache("scheduling.k8s.io", "v1", "priorityclasses"),
+            limit_ranges: cache("", "v1", "limitranges"),
+            quotas: cache("", "v1", "resourcequotas"),
         }
     }
-    if let Some(ns) = ns {
-        resource_quota::admit(store, res, ns, obj, dry_run).await?;
+
+    /// Run the create-time plugins on `obj` (already carrying its namespace).
+    pub async fn admit_create(
+        &self,
+        store: &Store,
+        res: &ResourceInfo,
+        ns: Option<&str>,
+        obj: &mut Value,
+        dry_run: bool,
+    ) -> Result<()> {
+        let is_pod = res.group.is_empty() && res.plural == "pods";
+        if is_pod {
+            self.priority_classes.wait_synced(SYNC_WAIT).await;
+            priority::admit(&cloned(self.priority_classes.all()), res, obj)?;
+            default_tolerations::admit(obj);
+            if let Some(ns) = ns {
+                self.limit_ranges.wait_synced(SYNC_WAIT).await;
+                limit_ranger::admit(res, obj, &cloned(self.limit_ranges.in_namespace(ns)))?;
+            }
+        }
+        if let Some(ns) = ns {
+            self.quotas.wait_synced(SYNC_WAIT).await;
+            let quotas = cloned(self.quotas.in_namespace(ns));
+            resource_quota::admit(store, res, ns, obj, &quotas, dry_run).await?;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// admission.NewForbidden: `<resource> "<name>" is forbidden: <message>`, naming the object by

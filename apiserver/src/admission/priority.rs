@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::error::{ApiError, Result};
-use crate::registry::generic::{ListOptions, Store};
+use crate::registry::generic::Store;
 use crate::registry::resources::{find, ResourceInfo};
 
 /// scheduling.k8s.io/v1 PriorityClasses kube-apiserver creates on start.
@@ -41,8 +41,8 @@ pub async fn ensure_system_classes(store: &Store) -> Result<()> {
     Ok(())
 }
 
-pub async fn admit(store: &Store, pods: &ResourceInfo, pod: &mut Value) -> Result<()> {
-    let Some(res) = classes() else { return Ok(()) };
+/// `classes`: every PriorityClass (cached).
+pub fn admit(classes: &[Value], pods: &ResourceInfo, pod: &mut Value) -> Result<()> {
     if !pod.get("spec").is_some_and(Value::is_object) {
         return Ok(());
     }
@@ -52,21 +52,20 @@ pub async fn admit(store: &Store, pods: &ResourceInfo, pod: &mut Value) -> Resul
         .unwrap_or("")
         .to_string();
     let class = if name.is_empty() {
-        let all = store.list(res, None, &ListOptions::default()).await?;
-        all.items
-            .into_iter()
+        classes
+            .iter()
             .find(|c| c.get("globalDefault").and_then(Value::as_bool) == Some(true))
+            .cloned()
     } else {
-        match store.get(res, None, &name).await {
-            Ok(c) => Some(c),
-            Err(ApiError::NotFound { .. }) => {
+        match classes.iter().find(|c| crate::registry::meta::name(c) == name) {
+            Some(c) => Some(c.clone()),
+            None => {
                 return Err(super::forbidden(
                     pods,
                     pod,
                     format!("no PriorityClass with name {name} was found"),
                 ))
             }
-            Err(e) => return Err(e),
         }
     };
     let (value, policy) = match &class {

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::error::{ApiError, Result};
 use crate::quota::{pod_missing, pretty, selects, to_json, usage, usage_of, Usage};
-use crate::registry::generic::{ListOptions, Store};
+use crate::registry::generic::Store;
 use crate::registry::resources::{find, ResourceInfo, Subresource};
 
 /// The outcome of checking one quota: the new `status.used`, or why not.
@@ -72,7 +72,16 @@ fn charge(res: &ResourceInfo, obj: &Value, quota: &Value, delta: &Usage) -> std:
     Ok(Some(new_used))
 }
 
-pub async fn admit(store: &Store, res: &ResourceInfo, ns: &str, obj: &Value, dry_run: bool) -> Result<()> {
+/// `quotas`: the namespace's ResourceQuotas as cached; each one charged is re-read and updated
+/// with a compare-and-swap, so a stale cache never lets a create past a full quota.
+pub async fn admit(
+    store: &Store,
+    res: &ResourceInfo,
+    ns: &str,
+    obj: &Value,
+    quotas: &[Value],
+    dry_run: bool,
+) -> Result<()> {
     let Some(quotas_res) = find("", "v1", "resourcequotas") else {
         return Ok(());
     };
@@ -80,7 +89,6 @@ pub async fn admit(store: &Store, res: &ResourceInfo, ns: &str, obj: &Value, dry
     if delta.is_empty() {
         return Ok(());
     }
-    let quotas = store.list(quotas_res, Some(ns), &ListOptions::default()).await?.items;
     for quota in quotas.iter().filter(|q| selects(q, res.group, res.plural, obj)) {
         // Check first on what was listed, for the common no-quota-change path.
         if charge(res, obj, quota, &delta)

@@ -11,7 +11,6 @@
 //! Arrows: http → authz → registry → storage.
 
 pub mod bootstrap;
-pub mod informer;
 pub mod node;
 pub mod node_restriction;
 pub mod rbac;

@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::informer::Informer;
 use super::rbac::PolicyRule;
 use super::{Attributes, Decision, UserInfo};
 use crate::registry::generic::Store;
+use crate::registry::informer::Informer;
 use crate::registry::resources::find;
 
 pub const NODES_GROUP: &str = "system:nodes";

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::informer::Informer;
 use super::{Attributes, Decision, UserInfo};
 use crate::registry::generic::Store;
+use crate::registry::informer::Informer;
 use crate::registry::resources::find;
 
 /// rbac/v1 PolicyRule.

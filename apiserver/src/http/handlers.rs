@@ -253,7 +253,10 @@ async fn dispatch(
                 let pod_ns = ns.clone().unwrap_or_default();
                 crate::registry::service_account::admit_pod(store, &pod_ns, &mut obj, state.require_sa_token).await?;
             }
-            crate::admission::admit_create(store, res, ns.as_deref(), &mut obj, dry).await?;
+            state
+                .admission
+                .admit_create(store, res, ns.as_deref(), &mut obj, dry)
+                .await?;
             let created = store.create(res, ns.as_deref(), obj, dry).await?;
             if res.plural == "namespaces" && !dry {
                 namespace_lifecycle::ensure_default_service_account(store, meta::name(&created)).await?;

@@ -57,6 +57,8 @@ pub struct AppState {
     pub authenticator: Arc<secure::Authenticator>,
     /// `--enable-admission-plugins` includes NodeRestriction.
     pub node_restriction: bool,
+    /// Admission plugins' caches (`crate::admission`).
+    pub admission: crate::admission::Admission,
     /// What componentstatuses checks.
     pub components: componentstatus::Components,
 }

@@ -11,6 +11,7 @@ pub mod binding;
 pub mod crd;
 pub mod field_validation;
 pub mod generic;
+pub mod informer;
 pub mod meta;
 pub mod namespace_lifecycle;
 pub mod patch;
