@@ -85,6 +85,32 @@ fn deployment_to_bound_pods_scale_endpoints_and_gc() {
             .count();
         (live == 1).then_some(())
     });
+    // The controllers' events, as kube's controllers record them.
+    let rs_name = items(&api, "/apis/apps/v1/namespaces/default/replicasets")[0]["metadata"]["name"]
+        .as_str()
+        .expect("rs name")
+        .to_string();
+    wait_for(30, "the controllers' events", || {
+        let events = items(&api, "/api/v1/namespaces/default/events");
+        let has = |reason: &str, kind: &str, prefix: &str| {
+            events.iter().any(|e| {
+                e["reason"] == reason
+                    && e["involvedObject"]["kind"] == kind
+                    && e["message"].as_str().is_some_and(|m| m.starts_with(prefix))
+            })
+        };
+        (has(
+            "ScalingReplicaSet",
+            "Deployment",
+            &format!("Scaled up replica set {rs_name} to 3"),
+        ) && has(
+            "ScalingReplicaSet",
+            "Deployment",
+            &format!("Scaled down replica set {rs_name} to 1"),
+        ) && has("SuccessfulCreate", "ReplicaSet", &format!("Created pod: {rs_name}-"))
+            && has("SuccessfulDelete", "ReplicaSet", &format!("Deleted pod: {rs_name}-")))
+        .then_some(())
+    });
 
     // A Service picks up the pod once it has an IP and is Ready.
     let svc = json!({"apiVersion":"v1","kind":"Service","metadata":{"name":"web"},
@@ -714,7 +740,7 @@ fn deletion_propagation_orphan_foreground_and_defaults() {
 #[test]
 fn admission_limits_quota_priority_and_tolerations() {
     let store = Store::start();
-    let api = ApiServer::start_with(&store.endpoint, &["--controllers=resourcequota"]);
+    let api = ApiServer::start_with(&store.endpoint, &["--controllers=resourcequota,replicaset"]);
     let kubectl = common::Kubectl::new(&api.url);
     kubectl.ok(&["create", "namespace", "q"]);
     kubectl.ok_stdin(
@@ -793,6 +819,24 @@ fn admission_limits_quota_priority_and_tolerations() {
         json!({}),
     );
     assert_eq!(code, 201, "{d}");
+    // A ReplicaSet over quota: its controller records kube's FailedCreate event.
+    let rs = json!({"apiVersion":"apps/v1","kind":"ReplicaSet","metadata":{"name":"over"},
+        "spec":{"replicas":1,"selector":{"matchLabels":{"app":"over"}},
+            "template":{"metadata":{"labels":{"app":"over"}},"spec":{"containers":[{"name":"c","image":"busybox"}]}}}});
+    let (code, b) = api.json("POST", "/apis/apps/v1/namespaces/q/replicasets", JSON, &rs.to_string());
+    assert_eq!(code, 201, "{b}");
+    let failed = wait_for(30, "FailedCreate", || {
+        items(&api, "/api/v1/namespaces/q/events")
+            .into_iter()
+            .find(|e| e["reason"] == "FailedCreate" && e["involvedObject"]["name"] == "over")
+    });
+    assert_eq!(failed["type"], "Warning");
+    assert!(
+        failed["message"].as_str().is_some_and(
+            |m| m.starts_with(r#"Error creating: pods "over-" is forbidden: exceeded quota: q, requested: pods=1"#)
+        ),
+        "{failed}"
+    );
     // Priority classes.
     let (code, p) = pod("p", json!({}), json!({"priorityClassName": "nope"}));
     assert_eq!(code, 403, "{p}");

@@ -113,7 +113,9 @@ fn rs_path(ns: &str, n: &str) -> String {
     format!("/apis/apps/v1/namespaces/{ns}/replicasets/{n}")
 }
 
-fn scale(rs: &Value, to: i64, d: &Value, rev: Option<i64>) -> Action {
+/// The patch that scales `rs` (and records the revision), with kube's ScalingReplicaSet event
+/// when the replica count changes.
+fn scale(rs: &Value, to: i64, d: &Value, rev: Option<i64>) -> Vec<Action> {
     let mut ann = Map::new();
     ann.insert(
         "deployment.kubernetes.io/desired-replicas".into(),
@@ -122,10 +124,12 @@ fn scale(rs: &Value, to: i64, d: &Value, rev: Option<i64>) -> Action {
     if let Some(r) = rev {
         ann.insert(REVISION.into(), json!(r.to_string()));
     }
-    Action::Patch {
+    let mut out = vec![Action::Patch {
         path: rs_path(namespace(rs), name(rs)),
         patch: json!({"metadata": {"annotations": ann}, "spec": {"replicas": to}}),
-    }
+    }];
+    out.extend(super::events::scaled(d, name(rs), spec_replicas(rs), to).map(Action::Event));
+    out
 }
 
 /// The new ReplicaSet for `d` (not yet created).
@@ -213,10 +217,13 @@ pub fn reconcile(d: &Value, all_rs: &[Value]) -> Vec<Action> {
                 (replicas + surge - old_total).clamp(0, replicas)
             };
             let hash = template_hash(&tpl);
+            let rs = new_replicaset(d, &hash, initial, new_rev);
+            let scaled = super::events::scaled(d, name(&rs), 0, initial);
             out.push(Action::Create {
                 path: format!("/apis/apps/v1/namespaces/{ns}/replicasets"),
-                obj: new_replicaset(d, &hash, initial, new_rev),
+                obj: rs,
             });
+            out.extend(scaled.map(Action::Event));
         }
         Some(n) => {
             new_rev = if revision(n) <= max_old_rev {
@@ -232,7 +239,7 @@ pub fn reconcile(d: &Value, all_rs: &[Value]) -> Vec<Action> {
                     if old_total > 0 {
                         for o in &olds {
                             if spec_replicas(o) > 0 {
-                                out.push(scale(o, 0, d, None));
+                                out.extend(scale(o, 0, d, None));
                             }
                         }
                     } else if old_pods == 0 {
@@ -265,13 +272,13 @@ pub fn reconcile(d: &Value, all_rs: &[Value]) -> Vec<Action> {
                     }
                     for (k, o) in olds.iter().enumerate() {
                         if specs[k] != spec_replicas(o) {
-                            out.push(scale(o, specs[k], d, None));
+                            out.extend(scale(o, specs[k], d, None));
                         }
                     }
                 }
             }
             if target != cur || bump.is_some() {
-                out.push(scale(n, target, d, bump));
+                out.extend(scale(n, target, d, bump));
             }
         }
     }

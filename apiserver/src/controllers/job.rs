@@ -82,6 +82,15 @@ pub fn reconcile(job: &Value, pods: &[Value]) -> Vec<Action> {
         active_now = 0;
     } else if succeeded >= completions {
         conditions.push(condition("Complete", "", ""));
+        out.push(Action::Event(super::util::event(
+            job,
+            "Job",
+            "batch/v1",
+            "Normal",
+            "Completed",
+            "Job completed",
+            "job-controller",
+        )));
         status["completionTime"] = json!(now());
     } else {
         let want = parallelism.min(completions - succeeded);

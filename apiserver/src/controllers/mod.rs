@@ -14,6 +14,7 @@ pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod endpoints;
+pub mod events;
 pub mod gc;
 pub mod job;
 pub mod nodelifecycle;
@@ -66,6 +67,8 @@ pub enum Action {
     DeleteForeground {
         path: String,
     },
+    /// Record a core/v1 Event (built with `util::event`).
+    Event(Value),
 }
 
 /// Every controller name `--controllers=*` enables.
@@ -129,7 +132,24 @@ async fn apply(client: &Client, actions: Vec<Action>) {
                 let opts = json!({"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Foreground"});
                 client.delete(path, Some(&opts)).await
             }
+            Action::Event(ev) => {
+                let ns = ev
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or("default");
+                client.create(&format!("/api/v1/namespaces/{ns}/events"), ev).await
+            }
         };
+        if let Action::Create { obj, .. } = &a {
+            if let Some(ev) = events::on_create(obj, &r) {
+                if let Err(e) = client
+                    .create(&format!("/api/v1/namespaces/{}/events", util::namespace(&ev)), &ev)
+                    .await
+                {
+                    tracing::debug!(error = %e, "cannot record an event");
+                }
+            }
+        }
         if let Err(e) = r {
             if !e.is_conflict() && !e.is_not_found() {
                 tracing::info!(action = ?short(&a), error = %e, "controller write failed");
@@ -145,6 +165,7 @@ fn short(a: &Action) -> String {
         Action::Patch { path, .. } => format!("PATCH {path}"),
         Action::Delete { path } => format!("DELETE {path}"),
         Action::DeleteForeground { path } => format!("DELETE {path} (foreground)"),
+        Action::Event(ev) => format!("EVENT {}", ev["reason"].as_str().unwrap_or("")),
     }
 }
 

@@ -130,6 +130,7 @@ pub fn reconcile(nodes: &[Value], leases: &[Value], pods: &[Value], now: DateTim
             .filter(|p| s(p, "/spec/nodeName") == name(node) && !is_deleting(p))
         {
             if no_execute.iter().any(|t| !tolerates_forever_or_until(pod, t, now)) {
+                out.push(Action::Event(super::events::evicted(pod)));
                 out.push(Action::Delete {
                     path: format!("/api/v1/namespaces/{}/pods/{}", namespace(pod), name(pod)),
                 });

@@ -63,6 +63,7 @@ pub fn reconcile(rs: &Value, pods: &[Value]) -> Vec<Action> {
             out.push(Action::Delete {
                 path: format!("{pods_path}/{}", name(p)),
             });
+            out.extend(super::events::pod_deleted(rs, "ReplicaSet", p).map(Action::Event));
         }
     }
     let ready = owned.iter().filter(|p| pod_is_ready(p)).count();
