@@ -5,7 +5,7 @@
 //!
 //! Controllers: `replicaset`, `deployment`, `garbagecollector` (background), `endpoint`
 //! (Endpoints + EndpointSlices), `serviceaccount-token`, `nodelifecycle`, `job`, `cronjob`, `daemonset`, `statefulset`, `csrsigning`
-//! (approves kubelet client CSRs, signs approved ones), `clusterrole-aggregation`, `resourcequota`. The default ServiceAccount per
+//! (approves kubelet client CSRs, signs approved ones), `clusterrole-aggregation`, `resourcequota`, `ttl-after-finished`. The default ServiceAccount per
 //! namespace is still created by the apiserver itself (`registry::namespace_lifecycle`).
 
 pub mod certificates;
@@ -23,6 +23,7 @@ pub mod resourcequota;
 pub mod serviceaccount;
 pub mod statefulset;
 pub mod trigger;
+pub mod ttlafterfinished;
 pub mod util;
 
 use std::time::Duration;
@@ -86,6 +87,7 @@ pub const ALL: &[&str] = &[
     "csrsigning",
     "clusterrole-aggregation",
     "resourcequota",
+    "ttl-after-finished",
 ];
 
 /// Set a label on an object or template (`metadata.labels[k] = v`).
@@ -390,6 +392,7 @@ pub fn inputs(name: &str) -> &'static [&'static str] {
         ],
         "csrsigning" => &["/apis/certificates.k8s.io/v1/certificatesigningrequests"],
         "clusterrole-aggregation" => &["/apis/rbac.authorization.k8s.io/v1/clusterroles"],
+        "ttl-after-finished" => &["/apis/batch/v1/jobs"],
         "resourcequota" => &[
             "/api/v1/resourcequotas",
             "/api/v1/pods",
@@ -412,7 +415,7 @@ pub fn inputs(name: &str) -> &'static [&'static str] {
 fn resync(name: &str, period: Duration) -> Duration {
     match name {
         // Schedules come due without any change to wake them.
-        "nodelifecycle" | "cronjob" => period.max(Duration::from_secs(1)),
+        "nodelifecycle" | "cronjob" | "ttl-after-finished" => period.max(Duration::from_secs(1)),
         _ => period.max(Duration::from_secs(10)),
     }
 }
@@ -457,6 +460,13 @@ pub fn spawn(
                     "csrsigning" => csr_pass(&c, signer.as_ref().as_ref()).await,
                     "clusterrole-aggregation" => aggregation_pass(&c).await,
                     "resourcequota" => quota_pass(&c).await,
+                    "ttl-after-finished" => match c.list("/apis/batch/v1/jobs").await {
+                        Ok(jobs) => {
+                            apply(&c, ttlafterfinished::reconcile(&jobs, chrono::Utc::now())).await;
+                            Ok(())
+                        }
+                        Err(e) => Err(e),
+                    },
                     _ => Ok(()),
                 };
                 if let Err(e) = r {
@@ -495,7 +505,8 @@ mod tests {
                 "statefulset",
                 "csrsigning",
                 "clusterrole-aggregation",
-                "resourcequota"
+                "resourcequota",
+                "ttl-after-finished"
             ]
         );
         assert_eq!(enabled("deployment"), vec!["deployment"]);
