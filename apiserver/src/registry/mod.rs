@@ -5,12 +5,14 @@
 //! bootstrap namespaces and the namespace finalizer, `binding` pods/binding,
 //! `scale` the Scale subresource, `field_validation` unknown-field checks,
 //! `crd` CustomResourceDefinitions and the custom resources they serve,
+//! `managed_fields` metadata.managedFields and server-side apply,
 //! plus pure helpers: `meta`, `selector`, `validation`, `patch`.
 
 pub mod binding;
 pub mod crd;
 pub mod field_validation;
 pub mod generic;
+pub mod managed_fields;
 pub mod meta;
 pub mod namespace_lifecycle;
 pub mod patch;
