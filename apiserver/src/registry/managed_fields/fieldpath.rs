@@ -264,7 +264,7 @@ impl Set {
         let mut m = Map::new();
         // Members and children share keys: a member with children is `.` inside the child.
         for pe in &self.members {
-            if !self.children.get(pe).is_some_and(|c| !c.is_empty()) {
+            if self.children.get(pe).is_none_or(|c| c.is_empty()) {
                 m.insert(pe.serialize(), Value::Object(Map::new()));
             }
         }

@@ -246,7 +246,7 @@ fn update_others(
     ty: Ty,
     live: &Value,
     new: &Value,
-    entries: &mut Vec<Entry>,
+    entries: &mut [Entry],
     me: usize,
     force: bool,
 ) -> Result<typed::Comparison, Error> {
