@@ -355,4 +355,19 @@ fn kubectl_apply_server_side_creates_with_kubectl_manager_and_other_writes_get_e
         .filter_map(|e| e["manager"].as_str().map(String::from))
         .collect();
     assert_eq!(agents.len(), 3, "{agents:?}");
+
+    // A pod's creator owns what it sent plus defaults, not what admission and
+    // PrepareForCreate add (tolerations, status), as in kube.
+    k.ok_stdin(
+        &["create", "-f", "-"],
+        Some("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: busybox}]}\n"),
+    );
+    let p = get(&api, "/api/v1/namespaces/default/pods/p");
+    let f = &entry(&p, "kubectl-create", "Update")["fieldsV1"];
+    assert!(p["spec"].get("tolerations").is_some(), "{p}");
+    assert!(
+        f["f:spec"].get("f:tolerations").is_none() && f.get("f:status").is_none(),
+        "{f}"
+    );
+    assert_eq!(f["f:spec"]["f:dnsPolicy"], json!({}), "{f}");
 }

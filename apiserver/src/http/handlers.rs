@@ -144,6 +144,7 @@ async fn dispatch(
     let owner = FieldOwner::Update {
         manager: manager.clone(),
         subresource: sub.is_some(),
+        before_admission: None,
     };
     let user = req
         .extensions()
@@ -259,6 +260,11 @@ async fn dispatch(
                 ));
             }
             let warnings = field_validation::check(res, &mut obj, mode)?;
+            let owner = FieldOwner::Update {
+                manager: manager.clone(),
+                subresource: false,
+                before_admission: Some(obj.clone()),
+            };
             admit_write(Operation::Create, Some(obj.clone())).await?;
             if res.plural == "pods" && res.group.is_empty() {
                 let pod_ns = ns.clone().unwrap_or_default();

@@ -475,16 +475,28 @@ impl Store {
 /// The store's one managedFields hook: `new` is finished (defaulted, validated), `live` the
 /// stored object (None on create).
 fn finish_managed_fields(res: &ResourceInfo, live: Option<&Value>, new: &mut Value, owner: &FieldOwner) {
-    if let FieldOwner::Update { manager, subresource } = owner {
-        managed_fields::update(
-            managed_fields::type_of(res),
-            live,
-            new,
-            manager,
-            *subresource,
-            &res.api_version(),
-            &meta::now_rfc3339(),
-        );
+    let FieldOwner::Update {
+        manager,
+        subresource,
+        before_admission,
+    } = owner
+    else {
+        return;
+    };
+    let (ty, version, now) = (managed_fields::type_of(res), res.api_version(), meta::now_rfc3339());
+    match (live, before_admission) {
+        (None, Some(sent)) => {
+            let mut basis = sent.clone();
+            res.strategy.defaults(&mut basis);
+            managed_fields::update(ty, None, &mut basis, manager, *subresource, &version, &now);
+            let fields = basis.pointer("/metadata/managedFields").cloned();
+            let m = meta::meta_mut(new);
+            match fields {
+                Some(f) => m.insert("managedFields".into(), f),
+                None => m.remove("managedFields"),
+            };
+        }
+        _ => managed_fields::update(ty, live, new, manager, *subresource, &version, &now),
     }
 }
 

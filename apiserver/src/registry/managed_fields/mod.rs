@@ -29,8 +29,14 @@ pub enum FieldOwner {
     /// Internal writes and writes kube 1.20 does not track (scale, deletes): left as they are.
     Untracked,
     /// A create, update or non-apply patch by this manager. `subresource`: the request's own
-    /// managedFields are ignored (kube's ignoreManagedFieldsFromRequestObject).
-    Update { manager: String, subresource: bool },
+    /// managedFields are ignored (kube's ignoreManagedFieldsFromRequestObject). `before_admission`:
+    /// a create's object as the client sent it (kube records a create before mutating admission
+    /// and PrepareForCreate, so fields they add belong to nobody).
+    Update {
+        manager: String,
+        subresource: bool,
+        before_admission: Option<Value>,
+    },
     /// The object's managedFields were already computed (server-side apply).
     Computed,
 }
