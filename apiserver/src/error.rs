@@ -55,6 +55,9 @@ pub enum ApiError {
         name: String,
         message: String,
     },
+    /// Server-side apply conflicts: 409 with one `FieldManagerConflict` cause per field.
+    #[error("{}", crate::registry::managed_fields::conflict_message(.0))]
+    ApplyConflict(Vec<crate::registry::managed_fields::Conflict>),
     #[error("{0}")]
     BadRequest(String),
     #[error("the server does not allow this method on the requested resource")]
@@ -121,6 +124,17 @@ impl From<StorageError> for ApiError {
             }
             StorageError::Unavailable(m) => ApiError::Unavailable(format!("etcd unavailable: {m}")),
             other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::registry::managed_fields::Error> for ApiError {
+    fn from(e: crate::registry::managed_fields::Error) -> Self {
+        use crate::registry::managed_fields::Error;
+        match e {
+            Error::Conflicts(c) => ApiError::ApplyConflict(c),
+            Error::BadRequest(m) => ApiError::BadRequest(m),
+            Error::Internal(m) => ApiError::Internal(m),
         }
     }
 }

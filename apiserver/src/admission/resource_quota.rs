@@ -90,14 +90,14 @@ pub async fn admit(
         return Ok(());
     }
     for quota in quotas.iter().filter(|q| selects(q, res.group, res.plural, obj)) {
-        // Check first on what was listed, for the common no-quota-change path.
-        if charge(res, obj, quota, &delta)
-            .map_err(|m| super::forbidden(res, obj, m))?
-            .is_none()
-        {
-            continue;
-        }
+        // The cache says which quotas exist; the check and the charge use the stored quota
+        // (a cached copy may not have its status yet).
         if dry_run {
+            let qname = crate::registry::meta::name(quota);
+            let fresh = store.get(quotas_res, Some(ns), qname).await;
+            if let Ok(q) = fresh {
+                charge(res, obj, &q, &delta).map_err(|m| super::forbidden(res, obj, m))?;
+            }
             continue;
         }
         let qname = crate::registry::meta::name(quota).to_string();

@@ -20,6 +20,7 @@ use crate::authz::node_restriction::{self, Operation, Request as NrRequest};
 use crate::error::{ApiError, Result};
 use crate::registry::field_validation::{self, Mode};
 use crate::registry::generic::{DeleteOptions, ListOptions, ListResult, Propagation};
+use crate::registry::managed_fields::{self, FieldOwner};
 use crate::registry::patch::{self, PatchType};
 use crate::registry::resources::{find, ResourceInfo, Subresource};
 use crate::registry::selector::{FieldSelector, LabelSelector, Predicate};
@@ -131,6 +132,20 @@ async fn dispatch(
     let include = Include::parse(q.get("includeObject").map(String::as_str));
     let store = &state.store;
     let name = rp.name.clone().unwrap_or_default();
+    // The managedFields manager: ?fieldManager= or the user agent's prefix (kube's
+    // managerOrUserAgent).
+    let manager = q.get("fieldManager").cloned().unwrap_or_else(|| {
+        let ua = req
+            .headers()
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok());
+        managed_fields::manager_from_user_agent(ua.unwrap_or(""))
+    });
+    let owner = FieldOwner::Update {
+        manager: manager.clone(),
+        subresource: sub.is_some(),
+        before_admission: None,
+    };
     let user = req
         .extensions()
         .get::<UserInfo>()
@@ -248,6 +263,11 @@ async fn dispatch(
                 ));
             }
             let warnings = field_validation::check(res, &mut obj, mode)?;
+            let owner = FieldOwner::Update {
+                manager: manager.clone(),
+                subresource: false,
+                before_admission: Some(obj.clone()),
+            };
             admit_write(Operation::Create, Some(obj.clone())).await?;
             if res.plural == "pods" && res.group.is_empty() {
                 let pod_ns = ns.clone().unwrap_or_default();
@@ -257,7 +277,7 @@ async fn dispatch(
                 .admission
                 .admit_create(store, res, ns.as_deref(), &mut obj, dry)
                 .await?;
-            let created = store.create(res, ns.as_deref(), obj, dry).await?;
+            let created = store.create_owned(res, ns.as_deref(), obj, dry, &owner).await?;
             if res.plural == "namespaces" && !dry {
                 namespace_lifecycle::ensure_default_service_account(store, meta::name(&created)).await?;
             }
@@ -287,7 +307,7 @@ async fn dispatch(
             }
             let warnings = field_validation::check(res, &mut obj, mode)?;
             let updated = store
-                .update(res, ns.as_deref(), &name, sub, dry, |cur| {
+                .update_owned(res, ns.as_deref(), &name, sub, dry, &owner, |cur| {
                     admission(Operation::Update, Some(&obj), Some(cur))?;
                     Ok(obj.clone())
                 })
@@ -317,6 +337,7 @@ async fn dispatch(
                     "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml".into(),
                 ));
             }
+            let force = patch_options(kind, &q, &manager)?;
             let (_, body) = read_body(req).await?;
             let patch_doc: Value = if kind == PatchType::Apply {
                 serde_norway::from_slice(&body)
@@ -338,9 +359,31 @@ async fn dispatch(
                 return Ok(respond(200, &scale::to_scale(res, &updated), out));
             }
             let mut warnings = Vec::new();
+            let ty = managed_fields::type_of(res);
+            let api_version = res.api_version();
+            let server_side_apply = |live: &Value| -> Result<Value> {
+                let now = meta::now_rfc3339();
+                Ok(managed_fields::apply(
+                    ty,
+                    live,
+                    &patch_doc,
+                    &manager,
+                    force,
+                    &api_version,
+                    &now,
+                )?)
+            };
+            let patch_owner = if kind == PatchType::Apply {
+                FieldOwner::Computed
+            } else {
+                owner.clone()
+            };
             let result = store
-                .update(res, ns.as_deref(), &name, sub, dry, |cur| {
-                    let mut patched = patch::apply(kind, cur, &patch_doc).map_err(ApiError::BadRequest)?;
+                .update_owned(res, ns.as_deref(), &name, sub, dry, &patch_owner, |cur| {
+                    let mut patched = match kind {
+                        PatchType::Apply => server_side_apply(cur)?,
+                        _ => patch::apply(kind, cur, &patch_doc).map_err(ApiError::BadRequest)?,
+                    };
                     warnings = field_validation::check(res, &mut patched, mode)?;
                     admission(Operation::Update, Some(&patched), Some(cur))?;
                     Ok(patched)
@@ -348,10 +391,19 @@ async fn dispatch(
                 .await;
             match result {
                 Err(ApiError::NotFound { .. }) if kind == PatchType::Apply && sub.is_none() => {
-                    let mut obj = patch_doc;
+                    let mut obj = server_side_apply(&json!({}))?;
                     let warnings = field_validation::check(res, &mut obj, mode)?;
                     admit_write(Operation::Create, Some(obj.clone())).await?;
-                    let created = store.create(res, ns.as_deref(), obj, dry).await?;
+                    if res.plural == "pods" && res.group.is_empty() {
+                        let pod_ns = ns.clone().unwrap_or_default();
+                        crate::registry::service_account::admit_pod(store, &pod_ns, &mut obj, state.require_sa_token)
+                            .await?;
+                    }
+                    state
+                        .admission
+                        .admit_create(store, res, ns.as_deref(), &mut obj, dry)
+                        .await?;
+                    let created = store.create_owned(res, ns.as_deref(), obj, dry, &patch_owner).await?;
                     Ok(with_warnings(
                         render_one(res, &created, 201, as_table, include, out),
                         &warnings,
@@ -400,6 +452,38 @@ async fn dispatch(
             Ok(render_list(res, list, false, include, out))
         }
         _ => Err(ApiError::MethodNotAllowed),
+    }
+}
+
+/// PatchOptions checks (kube's ValidatePatchOptions): apply needs a fieldManager, `force`
+/// is for apply only. Returns `force`.
+fn patch_options(kind: PatchType, q: &std::collections::HashMap<String, String>, manager: &str) -> Result<bool> {
+    let invalid = |e: FieldError| ApiError::Invalid {
+        group: "meta.k8s.io",
+        kind: "PatchOptions",
+        name: String::new(),
+        errors: vec![e],
+    };
+    let force = q.get("force");
+    if kind != PatchType::Apply {
+        if force.is_some() {
+            return Err(invalid(FieldError::forbidden(
+                "force",
+                "may not be specified for non-apply patch",
+            )));
+        }
+        return Ok(false);
+    }
+    if q.get("fieldManager").is_none_or(|m| m.is_empty()) || manager.is_empty() {
+        return Err(invalid(FieldError::required(
+            "fieldManager",
+            "is required for apply patch",
+        )));
+    }
+    match force.map(String::as_str) {
+        None | Some("false") | Some("") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(ApiError::BadRequest(format!("invalid force value {other:?}"))),
     }
 }
 

@@ -40,6 +40,16 @@ pub fn to_status(err: &ApiError) -> (u16, Value) {
             }
             (403, "Forbidden", Some(d))
         }
+        ApiError::ApplyConflict(conflicts) => {
+            let causes: Vec<Value> = conflicts
+                .iter()
+                .map(|c| {
+                    json!({"reason": "FieldManagerConflict", "message": format!("conflict with {}", c.manager),
+                        "field": c.field})
+                })
+                .collect();
+            (409, "Conflict", Some(json!({ "causes": causes })))
+        }
         ApiError::BadRequest(_) => (400, "BadRequest", None),
         ApiError::MethodNotAllowed | ApiError::NotAllowed(_) => (405, "MethodNotAllowed", None),
         ApiError::Unauthorized => (401, "Unauthorized", None),

@@ -5,6 +5,7 @@
 //! bootstrap namespaces and the namespace finalizer, `binding` pods/binding,
 //! `scale` the Scale subresource, `field_validation` unknown-field checks,
 //! `crd` CustomResourceDefinitions and the custom resources they serve,
+//! `managed_fields` metadata.managedFields and server-side apply,
 //! plus pure helpers: `meta`, `selector`, `validation`, `patch`.
 
 pub mod binding;
@@ -12,6 +13,7 @@ pub mod crd;
 pub mod field_validation;
 pub mod generic;
 pub mod informer;
+pub mod managed_fields;
 pub mod meta;
 pub mod namespace_lifecycle;
 pub mod patch;

@@ -15,7 +15,8 @@ pub enum PatchType {
     Json,
     Merge,
     Strategic,
-    /// Server-side apply; approximated by a strategic merge of the applied config.
+    /// Server-side apply (`registry::managed_fields`; only a scale subresource apply is merged
+    /// strategically here).
     Apply,
 }
 

@@ -125,6 +125,13 @@ pub fn message_doc(name: &str) -> &'static str {
     find(name).map_or("", |i| MESSAGES[i].1)
 }
 
+/// The table's own (`'static`) copy of message name `name`.
+pub fn message_name(name: &str) -> Option<&'static str> {
+    find(name)
+        .map(|i| MESSAGES[i].0)
+        .or_else(|| EXTRA.iter().find(|(n, _)| *n == name).map(|(n, _)| *n))
+}
+
 fn find(name: &str) -> Option<usize> {
     MESSAGES.binary_search_by(|(n, _, _)| (*n).cmp(name)).ok()
 }

@@ -5,6 +5,8 @@
 //! mod_revision == 0; update and delete are Txns on the revision read and
 //! retry (GuaranteedUpdate) unless the client's resourceVersion is stale,
 //! which is a 409 Conflict; unchanged bytes are not rewritten.
+//! `create_owned`/`update_owned` take a `FieldOwner`: once the object is finished (defaulted,
+//! validated) and before it is encoded, `finish_managed_fields` records its managedFields.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,6 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::error::{ApiError, Result};
+use crate::registry::managed_fields::{self, FieldOwner};
 use crate::registry::meta;
 use crate::registry::resources::{ResourceInfo, Subresource, RESOURCES};
 use crate::registry::strategy::{set_at, GcPolicy};
@@ -263,7 +266,20 @@ impl Store {
     }
 
     pub async fn create(&self, res: &ResourceInfo, ns: Option<&str>, obj: Value, dry_run: bool) -> Result<Value> {
+        self.create_owned(res, ns, obj, dry_run, &FieldOwner::Untracked).await
+    }
+
+    /// `create`, recording managedFields for `owner`.
+    pub async fn create_owned(
+        &self,
+        res: &ResourceInfo,
+        ns: Option<&str>,
+        obj: Value,
+        dry_run: bool,
+        owner: &FieldOwner,
+    ) -> Result<Value> {
         let mut obj = self.prepare_create(res, ns, obj)?;
+        finish_managed_fields(res, None, &mut obj, owner);
         self.check_namespace(res, &obj).await?;
         let name = meta::name(&obj).to_string();
         let key = self.key(res, meta::namespace(&obj), &name)?;
@@ -293,6 +309,25 @@ impl Store {
         name: &str,
         sub: Option<Subresource>,
         dry_run: bool,
+        desired: F,
+    ) -> Result<Value>
+    where
+        F: FnMut(&Value) -> Result<Value>,
+    {
+        self.update_owned(res, ns, name, sub, dry_run, &FieldOwner::Untracked, desired)
+            .await
+    }
+
+    /// `update`, recording managedFields for `owner`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn update_owned<F>(
+        &self,
+        res: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+        sub: Option<Subresource>,
+        dry_run: bool,
+        owner: &FieldOwner,
         mut desired: F,
     ) -> Result<Value>
     where
@@ -314,6 +349,7 @@ impl Store {
                 }
             }
             let mut new = merge_update(res, sub, &current, wanted, name)?;
+            finish_managed_fields(res, Some(&current), &mut new, owner);
             meta::set_resource_version(&mut new, kv.mod_revision);
             let bytes = self.encode(res, &new)?;
             let old_bytes = self.encode(res, &current)?;
@@ -433,6 +469,34 @@ impl Store {
                 WriteOutcome::Conflict(_) => continue,
             }
         }
+    }
+}
+
+/// The store's one managedFields hook: `new` is finished (defaulted, validated), `live` the
+/// stored object (None on create).
+fn finish_managed_fields(res: &ResourceInfo, live: Option<&Value>, new: &mut Value, owner: &FieldOwner) {
+    let FieldOwner::Update {
+        manager,
+        subresource,
+        before_admission,
+    } = owner
+    else {
+        return;
+    };
+    let (ty, version, now) = (managed_fields::type_of(res), res.api_version(), meta::now_rfc3339());
+    match (live, before_admission) {
+        (None, Some(sent)) => {
+            let mut basis = sent.clone();
+            res.strategy.defaults(&mut basis);
+            managed_fields::update(ty, None, &mut basis, manager, *subresource, &version, &now);
+            let fields = basis.pointer("/metadata/managedFields").cloned();
+            let m = meta::meta_mut(new);
+            match fields {
+                Some(f) => m.insert("managedFields".into(), f),
+                None => m.remove("managedFields"),
+            };
+        }
+        _ => managed_fields::update(ty, live, new, manager, *subresource, &version, &now),
     }
 }
 
