@@ -58,18 +58,22 @@ pub async fn admit_pod(store: &Store, ns: &str, pod: &mut Value, require: bool) 
     let mirror = pod
         .pointer("/metadata/annotations/kubernetes.io~1config.mirror")
         .is_some();
-    if mirror
-        || pod
-            .pointer("/spec/automountServiceAccountToken")
-            .and_then(Value::as_bool)
-            == Some(false)
-    {
+    if mirror || !pod.get("spec").is_some_and(Value::is_object) {
         return Ok(());
     }
     let sa_name = match s(pod, "/spec/serviceAccountName") {
         "" => "default".to_string(),
         n => n.to_string(),
     };
+    pod["spec"]["serviceAccountName"] = json!(sa_name);
+    pod["spec"]["serviceAccount"] = json!(sa_name);
+    if pod
+        .pointer("/spec/automountServiceAccountToken")
+        .and_then(Value::as_bool)
+        == Some(false)
+    {
+        return Ok(());
+    }
     let Some(sas) = find("", "v1", "serviceaccounts") else {
         return Ok(());
     };
@@ -90,6 +94,21 @@ pub async fn admit_pod(store: &Store, ns: &str, pod: &mut Value, require: bool) 
         Err(ApiError::NotFound { .. }) => return Ok(()),
         Err(e) => return Err(e),
     };
+    // The ServiceAccount's image pull secrets, unless the pod names its own.
+    let own = pod
+        .pointer("/spec/imagePullSecrets")
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty());
+    if let (false, Some(secrets)) = (own, sa.get("imagePullSecrets").and_then(Value::as_array)) {
+        let names: Vec<Value> = secrets
+            .iter()
+            .filter_map(|s| s.get("name").cloned())
+            .map(|n| json!({"name": n}))
+            .collect();
+        if !names.is_empty() {
+            pod["spec"]["imagePullSecrets"] = json!(names);
+        }
+    }
     if sa.get("automountServiceAccountToken").and_then(Value::as_bool) == Some(false)
         && pod.pointer("/spec/automountServiceAccountToken").is_none()
     {

@@ -16,7 +16,6 @@ pub fn default_pod_spec(spec: &mut Value) {
     default_at(spec, "/terminationGracePeriodSeconds", json!(30));
     default_at(spec, "/schedulerName", json!("default-scheduler"));
     default_at(spec, "/securityContext", json!({}));
-    default_at(spec, "/enableServiceLinks", json!(true));
     for list in ["containers", "initContainers"] {
         if let Some(Value::Array(cs)) = spec.get_mut(list) {
             for c in cs.iter_mut() {
@@ -137,11 +136,14 @@ impl Strategy for PodStrategy {
     fn defaults(&self, obj: &mut Value) {
         if let Some(spec) = obj.get_mut("spec") {
             default_pod_spec(spec);
-            // ServiceAccount admission defaulting (the SA itself is not required).
-            default_at(spec, "/serviceAccountName", json!("default"));
+            // SetDefaults_Pod (not templates).
+            default_at(spec, "/enableServiceLinks", json!(true));
+            // v1's `serviceAccount` is an alias of `serviceAccountName` (set by ServiceAccount
+            // admission; `priority` by Priority admission).
             let sa = s(spec, "/serviceAccountName").to_string();
-            default_at(spec, "/serviceAccount", json!(sa));
-            default_at(spec, "/priority", json!(0));
+            if !sa.is_empty() {
+                default_at(spec, "/serviceAccount", json!(sa));
+            }
         }
     }
 
