@@ -263,7 +263,7 @@ pub fn put(t: &mut WriteTxn<'_>, p: &PutRequest) -> Result<PutResponse> {
     } else {
         (p.value.clone(), p.lease)
     };
-    let prev = t.put(&p.key, &value, lease)?;
+    let prev = t.put_with(&p.key, &value, lease, p.prev_kv)?;
     Ok(PutResponse {
         header: header(t.revision()),
         prev_kv: if p.prev_kv { prev } else { None },
