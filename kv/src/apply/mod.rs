@@ -3,11 +3,14 @@
 //!
 //! - `wait`: the table of proposals waiting for their entry to apply.
 //! - `applier`: one match over the request kinds of `InternalRaftRequest`.
+//! - `group`: runs of plain puts applied as one backend write.
 //! - `txn`: Range and Txn evaluation shared by the apply path and the read path.
 
 mod applier;
+mod group;
 pub mod txn;
 mod wait;
 
 pub use applier::{Alarms, Applier, Response};
-pub use wait::{IdGen, Wait};
+pub use group::Group;
+pub use wait::{ApplyOutcome, IdGen, Wait};
