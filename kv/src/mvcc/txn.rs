@@ -31,8 +31,9 @@ pub struct WriteTxn<'a> {
     rev: i64,
     sub: i64,
     batch: Batch,
-    /// The state this transaction gave each key it wrote (None = deleted).
-    overlay: BTreeMap<Vec<u8>, Option<KeyValue>>,
+    /// The state this transaction gave each key it wrote: the index of the put in
+    /// `changes`, or None = deleted.
+    overlay: BTreeMap<Vec<u8>, Option<usize>>,
     changes: Vec<Change>,
 }
 
@@ -79,10 +80,15 @@ impl<'a> WriteTxn<'a> {
         &mut self.batch
     }
 
+    /// The version this transaction's put number `i` (in `changes`) wrote.
+    fn own(&self, i: Option<usize>) -> Option<&KeyValue> {
+        i.and_then(|i| self.changes.get(i)).map(|c| &c.kv)
+    }
+
     /// The live value of `key` as this transaction sees it.
     pub fn get(&self, key: &[u8]) -> Result<Option<KeyValue>> {
         if let Some(v) = self.overlay.get(key) {
-            return Ok(v.clone());
+            return Ok(self.own(*v).cloned());
         }
         self.store.get_at(key, self.rev - 1)
     }
@@ -116,7 +122,7 @@ impl<'a> WriteTxn<'a> {
             if !range.contains(k) {
                 continue;
             }
-            match v {
+            match self.own(*v) {
                 Some(kv) => {
                     merged.insert(k.clone(), kv.clone());
                 }
@@ -176,7 +182,7 @@ impl<'a> WriteTxn<'a> {
             self.batch.put(Cf::LeaseKeys, lease_key(lease, key), Vec::new());
         }
         self.sub += 1;
-        self.overlay.insert(key.to_vec(), Some(kv.clone()));
+        self.overlay.insert(key.to_vec(), Some(self.changes.len()));
         self.changes.push(Change {
             kv,
             prev: prev.clone(),
@@ -191,7 +197,7 @@ impl<'a> WriteTxn<'a> {
     /// backend (which then fills the cache: what it read is the committed state).
     fn prev_for_put(&self, key: &[u8], full_prev: bool) -> Result<(Option<KeyValue>, bool)> {
         if let Some(v) = self.overlay.get(key) {
-            return Ok((v.clone(), false));
+            return Ok((self.own(*v).cloned(), false));
         }
         if !full_prev {
             if let Some(cached) = self.store.latest.get(key) {
@@ -269,7 +275,7 @@ impl<'a> WriteTxn<'a> {
             self.rev
         };
         for (key, state) in &self.overlay {
-            self.store.latest.set(key, state.as_ref().map(Latest::of));
+            self.store.latest.set(key, self.own(*state).map(Latest::of));
         }
         staged.batch.append(self.batch);
         staged.applied = Some((index, term));
