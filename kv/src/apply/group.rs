@@ -122,3 +122,114 @@ impl Applier {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use proto::etcdserverpb::{DeleteRangeRequest, RequestHeader};
+
+    use super::*;
+    use crate::apply::Alarms;
+    use crate::auth::AuthStore;
+    use crate::backend::Backend;
+    use crate::error::Error;
+    use crate::lease::Lessor;
+    use crate::mvcc::{KeyRange, KvStore};
+    use crate::watch::WatchHub;
+
+    fn entry(index: u64, id: u64, mut req: InternalRaftRequest) -> Committed {
+        req.header = Some(RequestHeader {
+            id,
+            ..Default::default()
+        });
+        Committed {
+            index,
+            term: 1,
+            data: req.encode_to_vec(),
+            conf_change: None,
+            install_snapshot: false,
+        }
+    }
+
+    fn put(key: &str, lease: i64) -> InternalRaftRequest {
+        InternalRaftRequest {
+            put: Some(PutRequest {
+                key: key.into(),
+                value: b"v".to_vec(),
+                lease,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_run_of_puts_is_written_before_anyone_hears_of_it_and_in_log_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let backend = Arc::new(Backend::open(&dir.path().join("db")).expect("backend"));
+        let store = Arc::new(KvStore::open(backend.clone()).expect("store"));
+        let applier = Applier {
+            store: store.clone(),
+            lessor: Arc::new(Lessor::recover(&backend, 1).expect("lessor")),
+            hub: WatchHub::new(store.clone()),
+            alarms: Arc::new(Alarms::recover(&backend).expect("alarms")),
+            quota: 1 << 30,
+            member_id: 1,
+            members: Default::default(),
+            transport: raft_node::transport::Transport::new(1, 1, tokio::runtime::Handle::current(), None),
+            removed: Default::default(),
+            auth: Arc::new(AuthStore::recover(&backend, Duration::from_secs(300)).expect("auth")),
+        };
+        let delete = InternalRaftRequest {
+            delete_range: Some(DeleteRangeRequest {
+                key: b"a".to_vec(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let entries = [
+            entry(1, 11, put("a", 0)),
+            entry(2, 12, put("b", 99)), // no such lease: refused, still applied
+            entry(3, 13, put("a", 0)),
+            entry(4, 14, delete), // not a plain put: the run before it is written first
+            entry(5, 15, put("c", 0)),
+        ];
+        let mut seen = Vec::new();
+        let mut deliver = |index: u64, out: Option<(u64, ApplyOutcome)>| {
+            // Whatever is delivered is already written and visible.
+            assert!(
+                store.consistent_index() >= index,
+                "entry {index} delivered before its write"
+            );
+            let (id, outcome) = out.expect("every entry is a proposal");
+            seen.push((index, id, outcome.map(|(_, rev)| rev)));
+        };
+        let mut group = Group::default();
+        for c in &entries {
+            applier.apply_grouped(c, &mut group, &mut deliver);
+        }
+        assert_eq!(store.current_revision(), 4, "the last put is staged, not visible");
+        applier.flush_group(&mut group, &mut deliver);
+        assert_eq!(
+            seen,
+            vec![
+                (1, 11, Ok(2)),
+                (2, 12, Err(Error::LeaseNotFound)),
+                (3, 13, Ok(3)),
+                (4, 14, Ok(4)),
+                (5, 15, Ok(5)),
+            ]
+        );
+        assert_eq!(store.consistent_index(), 5);
+        let at3 = store.range(&KeyRange::new(b"a", b""), 3, 0, false).expect("range");
+        let a = &at3.kvs[0];
+        assert_eq!((a.create_revision, a.mod_revision, a.version), (2, 3, 2));
+        let now = store.range(&KeyRange::new(b"\0", b"\0"), 0, 0, false).expect("range");
+        assert_eq!(
+            now.kvs.iter().map(|kv| kv.key.clone()).collect::<Vec<_>>(),
+            vec![b"c".to_vec()]
+        );
+    }
+}
