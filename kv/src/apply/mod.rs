@@ -1,5 +1,6 @@
-//! Applies committed raft entries to the state machine, one at a time in log order, and
-//! wakes the request that proposed each one.
+//! Applies committed raft entries to the state machine in log order, and wakes the request
+//! that proposed each one once its effects are written (a run of plain puts shares one
+//! backend write).
 //!
 //! - `wait`: the table of proposals waiting for their entry to apply.
 //! - `applier`: one match over the request kinds of `InternalRaftRequest`.
