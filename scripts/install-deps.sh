@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs what building and testing need on a fresh Debian 12 machine (idempotent).
-# apt: protoc, Debian's librocksdb (linked, not compiled), libclang for bindgen,
+# apt: protoc, Debian's librocksdb (linked, not compiled), libclang for bindgen, libssl-dev,
 # the reference etcd 3.4.23 + etcdctl, and the Python etcd3 client for interop tests.
 set -euo pipefail
 need=(protobuf-compiler librocksdb-dev libclang-dev libsnappy-dev liblz4-dev libzstd-dev
-      libbz2-dev zlib1g-dev etcd-server etcd-client curl jq openssl)
+      libbz2-dev zlib1g-dev etcd-server etcd-client curl jq openssl libssl-dev pkg-config)
 missing=()
 for p in "${need[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

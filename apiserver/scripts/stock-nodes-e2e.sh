@@ -53,8 +53,12 @@ if [ "$bootstrap" = 1 ]; then
   tls_args=(--client-ca-file "$work/ca.crt" --cluster-signing-cert-file "$work/ca.crt"
     --cluster-signing-key-file "$work/ca.key" --enable-bootstrap-token-auth)
 fi
+# An RSA serving certificate, as kubeadm makes (pods' busybox wget speaks only RSA key exchange).
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/serving.key" -out "$work/serving.crt" -days 2 \
+  -subj "/CN=kube-apiserver" -addext "subjectAltName=IP:10.213.0.1,IP:10.96.0.1,IP:127.0.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,DNS:localhost" 2>/dev/null
 "$target/debug/apiserver" --etcd-servers $client --insecure-port 18080 --secure-port 6443 \
-  --bind-address 10.213.0.1 --token-auth-file "$work/tokens.csv" --cert-dir "$work/certs" \
+  --bind-address 10.213.0.1 --token-auth-file "$work/tokens.csv" \
+  --tls-cert-file "$work/serving.crt" --tls-private-key-file "$work/serving.key" \
   --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
   "${tls_args[@]}" > "$work/apiserver.log" 2>&1 &
 pids+=($!)

@@ -200,11 +200,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             tokio::spawn(kubernetes_service::run(c, ip, cfg.secure_port));
         }
         let tls = http::secure::server_config(&crt, &key, cfg.client_ca_file.as_deref())?;
+        let legacy = http::legacy_tls::LegacyAcceptor::new(&crt, &key, cfg.client_ca_file.as_deref())?;
         let sl = tokio::net::TcpListener::bind(SocketAddr::new(cfg.bind_address, cfg.secure_port)).await?;
         tracing::info!(local = %sl.local_addr()?, "serving securely");
         let st = state.clone();
         tokio::spawn(async move {
-            if let Err(e) = http::secure::serve_secure(sl, tls, st).await {
+            if let Err(e) = http::secure::serve_secure(sl, tls, legacy, st).await {
                 tracing::error!(error = %e, "secure listener failed");
             }
         });

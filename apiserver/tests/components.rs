@@ -171,7 +171,9 @@ fn controller_managers_elect_one_leader_and_fail_over() {
         "took the lease of a live-looking holder after {took:?}"
     );
     assert_eq!(second["spec"]["leaseTransitions"], 1, "{second}");
-    assert!(standby.leads(), "{}", standby.log());
+    wait_for(10, "the standby's log to say it leads", || {
+        standby.leads().then_some(())
+    });
     wait_for(10, "the new leader's controllers", || {
         standby.log().contains("starting controllers").then_some(())
     });

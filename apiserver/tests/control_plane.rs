@@ -858,3 +858,88 @@ fn admission_limits_quota_priority_and_tolerations() {
         "{out}"
     );
 }
+
+/// A TLS 1.2 client that sends no signature_algorithms (busybox's built-in wget, as pods use
+/// to reach the `kubernetes` Service) is served with an RSA serving certificate, as
+/// kube-apiserver serves it; modern clients still get the usual handshake.
+#[test]
+fn legacy_tls_clients_reach_the_secure_port() {
+    let have = |cmd: &str| std::process::Command::new(cmd).arg("--help").output().is_ok();
+    let busybox = std::path::Path::new("/usr/bin/busybox");
+    if !busybox.exists() || !have("openssl") || !have("curl") {
+        eprintln!("SKIP: busybox, openssl or curl not installed");
+        return;
+    }
+    let store = Store::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (crt, key) = (dir.path().join("rsa.crt"), dir.path().join("rsa.key"));
+    let st = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=kubernetes",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .output()
+        .expect("openssl");
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let tokens = dir.path().join("tokens.csv");
+    std::fs::write(&tokens, "s3cret,admin,1,\"system:masters\"\n").expect("token file");
+    let port = common::free_port().to_string();
+    let _api = ApiServer::start_with(
+        &store.endpoint,
+        &[
+            "--secure-port",
+            &port,
+            "--bind-address",
+            "127.0.0.1",
+            "--tls-cert-file",
+            crt.to_str().expect("utf-8"),
+            "--tls-private-key-file",
+            key.to_str().expect("utf-8"),
+            "--token-auth-file",
+            tokens.to_str().expect("utf-8"),
+        ],
+    );
+    let url = format!("https://127.0.0.1:{port}/version");
+    // Without openssl on PATH busybox uses its own TLS 1.2 client (no signature_algorithms).
+    let wget = |token: &str| {
+        std::process::Command::new(busybox)
+            .args(["wget", "-q", "-O", "-", "--no-check-certificate", "--header"])
+            .arg(format!("Authorization: Bearer {token}"))
+            .arg(&url)
+            .env("PATH", "/nonexistent")
+            .output()
+            .expect("busybox wget")
+    };
+    let out = wait_for(10, "busybox wget", || {
+        let o = wget("s3cret");
+        o.status.success().then_some(o)
+    });
+    let body = String::from_utf8_lossy(&out.stdout);
+    assert!(body.contains("gitVersion"), "{body}");
+    // Authentication is the same on that path: a wrong token is refused.
+    let bad = wget("wrong");
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("401"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    // A modern client (TLS 1.3 through rustls) on the same port.
+    let curl = std::process::Command::new("curl")
+        .args(["-sk", "--tlsv1.3", "-H", "Authorization: Bearer s3cret"])
+        .arg(&url)
+        .output()
+        .expect("curl");
+    assert!(String::from_utf8_lossy(&curl.stdout).contains("gitVersion"));
+}

@@ -13,6 +13,7 @@ pub mod discovery;
 pub mod encoding;
 pub mod handlers;
 pub mod kubelet_proxy;
+pub mod legacy_tls;
 pub mod metrics;
 pub mod openapi;
 pub mod request_info;

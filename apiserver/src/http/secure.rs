@@ -176,19 +176,37 @@ pub fn server_config(cert: &Path, key: &Path, client_ca: Option<&Path>) -> anyho
     Ok(sc)
 }
 
-/// Accept TLS connections forever; every request is authenticated and authorized.
+/// Accept TLS connections forever; every request is authenticated and authorized. Clients
+/// whose hello omits signature_algorithms go to `legacy` (OpenSSL) when it is configured.
 pub async fn serve_secure(
     listener: TcpListener,
     tls: rustls::ServerConfig,
+    legacy: Option<super::legacy_tls::LegacyAcceptor>,
     state: Arc<AppState>,
 ) -> std::io::Result<()> {
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    let legacy = legacy.map(Arc::new);
     loop {
         let (stream, peer) = listener.accept().await?;
         let _ = stream.set_nodelay(true);
         let acceptor = acceptor.clone();
+        let legacy = legacy.clone();
         let state = state.clone();
         tokio::spawn(async move {
+            if let Some(legacy) = legacy {
+                if super::legacy_tls::is_legacy(&stream).await {
+                    match legacy.accept(stream).await {
+                        Ok((tls, der)) => {
+                            let cert_user = der.and_then(|d| {
+                                super::client_auth::user_of_certificate(&rustls::pki_types::CertificateDer::from(d))
+                            });
+                            serve_connection(tls, cert_user, state).await;
+                        }
+                        Err(e) => tracing::debug!(%peer, error = %e, "legacy TLS handshake failed"),
+                    }
+                    return;
+                }
+            }
             let tls = match acceptor.accept(stream).await {
                 Ok(t) => t,
                 Err(e) => {
@@ -203,45 +221,47 @@ pub async fn serve_secure(
                 .peer_certificates()
                 .and_then(|c| c.first())
                 .and_then(|c| super::client_auth::user_of_certificate(c));
-            let svc = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
-                let state = state.clone();
-                let cert_user = cert_user.clone();
-                async move {
-                    let out = output(req.headers());
-                    let user = match (cert_user, bearer(req.headers())) {
-                        (Some(u), _) => Some(u),
-                        (None, Some(token)) => {
-                            match authenticate_token(&state.authenticator, &state.store, &token).await {
-                                Some(u) => Some(u),
-                                None => return Ok::<_, Infallible>(error_response(&ApiError::Unauthorized, out)),
-                            }
-                        }
-                        (None, None) if state.authorizer.anonymous_allowed() => Some(UserInfo::anonymous()),
-                        // AlwaysAllow: no anonymous requests, but health and version stay public.
-                        (None, None) if is_public(req.uri().path()) => None,
-                        (None, None) => return Ok::<_, Infallible>(error_response(&ApiError::Unauthorized, out)),
-                    };
-                    if let Some(u) = user {
-                        let attrs = super::request_info::attributes(
-                            u.clone(),
-                            req.method(),
-                            req.uri().path(),
-                            req.uri().query(),
-                        );
-                        if let Err(e) = state.authorizer.check(&attrs).await {
-                            tracing::debug!(user = %u.name, verb = %attrs.verb, path = %attrs.path, "forbidden");
-                            return Ok::<_, Infallible>(error_response(&e, out));
-                        }
-                        req.extensions_mut().insert(u);
-                    }
-                    Ok::<_, Infallible>(router::route(state, req).await)
-                }
-            });
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            if let Err(e) = builder.serve_connection_with_upgrades(TokioIo::new(tls), svc).await {
-                tracing::debug!(error = %e, "connection error");
-            }
+            serve_connection(tls, cert_user, state).await;
         });
+    }
+}
+
+/// Serve HTTP on one authenticated TLS connection.
+async fn serve_connection<I>(io: I, cert_user: Option<UserInfo>, state: Arc<AppState>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+        let state = state.clone();
+        let cert_user = cert_user.clone();
+        async move {
+            let out = output(req.headers());
+            let user = match (cert_user, bearer(req.headers())) {
+                (Some(u), _) => Some(u),
+                (None, Some(token)) => match authenticate_token(&state.authenticator, &state.store, &token).await {
+                    Some(u) => Some(u),
+                    None => return Ok::<_, Infallible>(error_response(&ApiError::Unauthorized, out)),
+                },
+                (None, None) if state.authorizer.anonymous_allowed() => Some(UserInfo::anonymous()),
+                // AlwaysAllow: no anonymous requests, but health and version stay public.
+                (None, None) if is_public(req.uri().path()) => None,
+                (None, None) => return Ok::<_, Infallible>(error_response(&ApiError::Unauthorized, out)),
+            };
+            if let Some(u) = user {
+                let attrs =
+                    super::request_info::attributes(u.clone(), req.method(), req.uri().path(), req.uri().query());
+                if let Err(e) = state.authorizer.check(&attrs).await {
+                    tracing::debug!(user = %u.name, verb = %attrs.verb, path = %attrs.path, "forbidden");
+                    return Ok::<_, Infallible>(error_response(&e, out));
+                }
+                req.extensions_mut().insert(u);
+            }
+            Ok::<_, Infallible>(router::route(state, req).await)
+        }
+    });
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    if let Err(e) = builder.serve_connection_with_upgrades(TokioIo::new(io), svc).await {
+        tracing::debug!(error = %e, "connection error");
     }
 }
 
