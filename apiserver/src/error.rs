@@ -73,6 +73,9 @@ pub enum ApiError {
     Gone(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// 406: no Accept clause can be served (kube's errNotAcceptable message).
+    #[error("{0}")]
+    NotAcceptable(String),
     #[error("Too large resource version: {0}")]
     TooLargeResourceVersion(String),
     #[error("Internal error occurred: {0}")]

@@ -1,5 +1,5 @@
-//! Query strings, request bodies (JSON or YAML) and response encoding
-//! (JSON, YAML; `as=Table` detection) for the handlers.
+//! Query strings, request bodies (JSON, YAML or protobuf) and response encoding
+//! (JSON, YAML, or kube's `k8s\0` protobuf envelope; negotiation in `negotiate`).
 
 use std::collections::HashMap;
 
@@ -51,16 +51,11 @@ pub fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Value> {
 pub enum Output {
     Json,
     Yaml,
+    /// `application/vnd.kubernetes.protobuf` (JSON for an object without a schema row).
+    Protobuf,
 }
 
-pub fn wants_table(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(http::header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|a| a.split(',').any(|m| m.contains("as=Table")))
-}
-
+/// JSON or YAML for non-resource paths (discovery, version, errors of unknown paths).
 pub fn output(headers: &HeaderMap) -> Output {
     let accept = headers
         .get(http::header::ACCEPT)
@@ -85,6 +80,10 @@ pub fn respond(code: u16, obj: &Value, out: Output) -> Response {
             Ok(s) => ("application/yaml", s.into_bytes()),
             Err(_) => ("application/json", serde_json::to_vec(obj).unwrap_or_default()),
         },
+        Output::Protobuf => match crate::storage::protobuf::encode_envelope(obj) {
+            Ok(Some(bytes)) => (super::negotiate::PROTOBUF, bytes),
+            _ => ("application/json", serde_json::to_vec(obj).unwrap_or_default()),
+        },
         Output::Json => ("application/json", serde_json::to_vec(obj).unwrap_or_default()),
     };
     let mut resp = http::Response::new(full(bytes));
@@ -107,6 +106,12 @@ pub fn text(code: u16, body: String, content_type: &'static str) -> Response {
 /// The error as a Status response.
 pub fn error_response(err: &ApiError, out: Output) -> Response {
     let (code, status) = super::status::to_status(err);
+    // A failed negotiation is written as JSON, as kube's WriteRawJSON does.
+    let out = if matches!(err, ApiError::NotAcceptable(_)) {
+        Output::Json
+    } else {
+        out
+    };
     let mut resp = respond(code, &status, out);
     if matches!(err, ApiError::TooLargeResourceVersion(_)) {
         resp.headers_mut()
@@ -128,14 +133,12 @@ mod tests {
     }
 
     #[test]
-    fn table_and_yaml_negotiation() {
+    fn yaml_negotiation() {
         let mut h = HeaderMap::new();
         h.insert(http::header::ACCEPT, http::HeaderValue::from_static(
             "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"));
-        assert!(wants_table(&h));
         assert_eq!(output(&h), Output::Json);
         h.insert(http::header::ACCEPT, http::HeaderValue::from_static("application/yaml"));
         assert_eq!(output(&h), Output::Yaml);
-        assert!(!wants_table(&h));
     }
 }

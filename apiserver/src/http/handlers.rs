@@ -1,7 +1,7 @@
 //! Resource verbs: GET/LIST/WATCH/POST/PUT/PATCH/DELETE on the generic store.
 //!
 //! Decodes query and body, picks the resource row, calls `Store`, renders
-//! JSON/YAML or a Table. No resource-specific code lives here except the
+//! JSON/YAML/protobuf (`negotiate`) or a Table. No resource-specific code lives here except the
 //! subresources that are routes (pods/binding, namespaces/finalize).
 
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde_json::{json, Value};
 
-use super::encoding::{self, parse_body, query, respond, wants_table, Output};
+use super::encoding::{parse_body, query, respond, Output};
 use super::request_info::ResourcePath;
 use super::secure::UserInfo;
 use super::table::{table, Include};
@@ -127,8 +127,8 @@ async fn dispatch(
     let res = find(&rp.group, &rp.version, &rp.resource).ok_or(ApiError::NoSuchResource)?;
     let sub = sub_of(res, &rp)?;
     let ns = if res.namespaced { rp.namespace.clone() } else { None };
-    let out = encoding::output(req.headers());
-    let as_table = wants_table(req.headers());
+    let negotiated = super::negotiate::for_resource(req.headers(), res, verb == "watch")?;
+    let (out, as_table) = (negotiated.out, negotiated.table);
     let include = Include::parse(q.get("includeObject").map(String::as_str));
     let store = &state.store;
     let name = rp.name.clone().unwrap_or_default();

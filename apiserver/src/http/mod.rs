@@ -3,7 +3,7 @@
 //! `router` dispatches by path; `handlers` runs CRUD verbs on the generic
 //! store; `watch` streams events; `discovery`/`openapi` describe the API;
 //! `table` renders `as=Table`; `encoding` parses queries and bodies and
-//! negotiates JSON/YAML; `status` maps errors to `Status`; `metrics` counts.
+//! encodes JSON/YAML/protobuf, `negotiate` picks one from Accept; `status` maps errors to `Status`; `metrics` counts.
 //! A secure (rustls) listener plugs in next to `serve_insecure` later: it
 //! only needs to hand accepted streams to `serve_connection`.
 
@@ -15,6 +15,7 @@ pub mod handlers;
 pub mod kubelet_proxy;
 pub mod legacy_tls;
 pub mod metrics;
+pub mod negotiate;
 pub mod openapi;
 pub mod request_info;
 pub mod reviews;

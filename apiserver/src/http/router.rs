@@ -39,6 +39,8 @@ pub async fn route(state: Arc<AppState>, req: http::Request<Incoming>) -> Respon
         }
         Target::Resource(rp) => {
             let resource = rp.resource.clone();
+            let row = crate::registry::resources::find(&rp.group, &rp.version, &rp.resource);
+            let out = super::negotiate::error_output(req.headers(), row);
             let (verb, r) = handlers::handle(&state, rp, req).await;
             (verb, resource, r.unwrap_or_else(|e| error_response(&e, out)))
         }

@@ -56,6 +56,7 @@ pub fn to_status(err: &ApiError) -> (u16, Value) {
         ApiError::NoSuchResource => (404, "NotFound", Some(json!({}))),
         ApiError::Gone(_) => (410, "Expired", None),
         ApiError::UnsupportedMediaType(_) => (415, "UnsupportedMediaType", None),
+        ApiError::NotAcceptable(_) => (406, "NotAcceptable", None),
         ApiError::TooLargeResourceVersion(m) => (
             504,
             "Timeout",

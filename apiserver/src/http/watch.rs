@@ -1,4 +1,7 @@
-//! Streaming watch responses: newline-delimited `WatchEvent` JSON.
+//! Streaming watch responses: newline-delimited `WatchEvent` JSON, or kube's protobuf
+//! stream (`application/vnd.kubernetes.protobuf;stream=watch`): each frame a 4-byte
+//! big-endian length and a bare meta/v1 WatchEvent{type, object: RawExtension{raw}} whose raw
+//! is the object in the `k8s\0` envelope (kube's RawSerializer + LengthDelimitedFramer).
 //!
 //! One task per watch reads the store's `Watcher` and writes frames into the
 //! response body; it stops on `timeoutSeconds`, client disconnect or store
@@ -36,7 +39,7 @@ pub async fn serve(
     include: Include,
     out: Output,
 ) -> Result<Response> {
-    let _ = out; // watch streams are always JSON
+    let pb = out == Output::Protobuf;
     let rv = q.get("resourceVersion").cloned();
     let timeout = q
         .get("timeoutSeconds")
@@ -72,7 +75,7 @@ pub async fn serve(
                     let ev = json!({"type": "BOOKMARK", "object": {
                         "kind": res.kind, "apiVersion": res.api_version(),
                         "metadata": {"resourceVersion": watcher.revision.to_string()}}});
-                    if send(&tx, &ev).await.is_err() { break; }
+                    if send(&tx, &ev, pb).await.is_err() { break; }
                 }
                 r = watcher.next() => match r {
                     Ok(Some(events)) => {
@@ -86,7 +89,7 @@ pub async fn serve(
                             } else {
                                 ev.object
                             };
-                            if send(&tx, &json!({"type": ev.kind, "object": object})).await.is_err() {
+                            if send(&tx, &json!({"type": ev.kind, "object": object}), pb).await.is_err() {
                                 failed = true;
                                 break;
                             }
@@ -96,7 +99,7 @@ pub async fn serve(
                     Ok(None) => break,
                     Err(e) => {
                         let (_, status) = super::status::to_status(&e);
-                        let _ = send(&tx, &json!({"type": "ERROR", "object": status})).await;
+                        let _ = send(&tx, &json!({"type": "ERROR", "object": status}), pb).await;
                         break;
                     }
                 }
@@ -107,7 +110,11 @@ pub async fn serve(
     let mut resp = http::Response::new(body);
     resp.headers_mut().insert(
         http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
+        http::HeaderValue::from_static(if pb {
+            "application/vnd.kubernetes.protobuf;stream=watch"
+        } else {
+            "application/json"
+        }),
     );
     resp.headers_mut().insert(
         http::header::CACHE_CONTROL,
@@ -116,8 +123,26 @@ pub async fn serve(
     Ok(resp)
 }
 
-async fn send(tx: &mpsc::Sender<Result<Frame<Bytes>, Infallible>>, v: &Value) -> Result<(), ()> {
-    let mut line = serde_json::to_vec(v).map_err(|_| ())?;
-    line.push(b'\n');
-    tx.send(Ok(Frame::data(Bytes::from(line)))).await.map_err(|_| ())
+async fn send(tx: &mpsc::Sender<Result<Frame<Bytes>, Infallible>>, v: &Value, pb: bool) -> Result<(), ()> {
+    let bytes = if pb {
+        protobuf_frame(v).map_err(|e| tracing::warn!(error = %e, "unable to encode watch event"))?
+    } else {
+        let mut line = serde_json::to_vec(v).map_err(|_| ())?;
+        line.push(b'\n');
+        line
+    };
+    tx.send(Ok(Frame::data(Bytes::from(bytes)))).await.map_err(|_| ())
+}
+
+/// One length-delimited protobuf frame of the event `{"type", "object"}`.
+pub fn protobuf_frame(ev: &Value) -> Result<Vec<u8>, String> {
+    let ty = ev.get("type").and_then(Value::as_str).unwrap_or("");
+    let object = ev.get("object").unwrap_or(&Value::Null);
+    let raw = crate::storage::protobuf::encode_envelope(object)?
+        .ok_or_else(|| "no protobuf schema for the watched kind".to_string())?;
+    let event = crate::storage::protobuf::encode::encode_watch_event(ty, &raw);
+    let len = u32::try_from(event.len()).map_err(|_| "watch event too large".to_string())?;
+    let mut out = len.to_be_bytes().to_vec();
+    out.extend_from_slice(&event);
+    Ok(out)
 }

@@ -3,7 +3,7 @@
 //! Owns the etcd3 client with fail-over (`etcd3`), the value `Codec`
 //! (`codec`), the `/registry/...` key layout (`keys`), list continue tokens
 //! (`continue_token`), the watch stream (`watch`) and the Kubernetes
-//! protobuf decoder (`protobuf`). Callers see plain
+//! protobuf decoder (`protobuf`), service range bitmaps (`ranges`). Callers see plain
 //! revisions and bytes; Kubernetes objects only appear in `codec`.
 
 pub mod codec;
@@ -11,6 +11,7 @@ pub mod continue_token;
 pub mod etcd3;
 pub mod keys;
 pub mod protobuf;
+pub mod ranges;
 pub mod watch;
 
 pub use etcd3::Etcd;

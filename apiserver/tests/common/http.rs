@@ -97,6 +97,63 @@ impl Http {
         Ok((code, String::from_utf8_lossy(&raw).into_owned()))
     }
 
+    /// A request with its own Accept header and a byte body: (status code, Content-Type, body).
+    pub fn raw(&self, method: &str, path: &str, accept: &str, ct: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
+        let go = || -> io::Result<(u16, String, Vec<u8>)> {
+            let (mut conn, handle) = self.connect()?;
+            handle.set_read_timeout(Some(Duration::from_secs(10)))?;
+            self.send_head(conn.as_mut(), method, path, accept, ct, body.len())?;
+            conn.write_all(body)?;
+            conn.flush()?;
+            let mut reader = BufReader::new(conn);
+            let (code, framing, content_type) = read_head_ct(&mut reader)?;
+            let mut raw = Vec::new();
+            if let Err(e) = Body::new(reader, framing).read_to_end(&mut raw) {
+                if e.kind() != io::ErrorKind::UnexpectedEof || framing != Framing::UntilClose {
+                    return Err(e);
+                }
+            }
+            Ok((code, content_type, raw))
+        };
+        go().unwrap_or_else(|e| panic!("{method} {}{path}: {e}", self.url()))
+    }
+
+    /// A watch with its own Accept header: (status code, Content-Type, a reader of the body,
+    /// the socket to shut down).
+    pub fn raw_watch(&self, path: &str, accept: &str) -> (u16, String, Box<dyn Read + Send>, TcpStream) {
+        let go = || -> io::Result<(u16, String, Box<dyn Read + Send>, TcpStream)> {
+            let (mut conn, handle) = self.connect()?;
+            // A stuck stream fails the test instead of hanging it.
+            handle.set_read_timeout(Some(Duration::from_secs(30)))?;
+            self.send_head(conn.as_mut(), "GET", path, accept, "application/json", 0)?;
+            conn.flush()?;
+            let mut reader = BufReader::new(conn);
+            let (code, framing, content_type) = read_head_ct(&mut reader)?;
+            Ok((code, content_type, Box::new(Body::new(reader, framing)), handle))
+        };
+        go().unwrap_or_else(|e| panic!("watch {}{path}: {e}", self.url()))
+    }
+
+    fn send_head(
+        &self,
+        conn: &mut dyn Conn,
+        method: &str,
+        path: &str,
+        accept: &str,
+        ct: &str,
+        len: usize,
+    ) -> io::Result<()> {
+        let auth = self
+            .token
+            .as_ref()
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        write!(
+            conn,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{auth}Accept: {accept}\r\nContent-Type: {ct}\r\nContent-Length: {len}\r\n\r\n"
+        )
+    }
+
     /// Plain request: (status code, body).
     pub fn request(&self, method: &str, path: &str, ct: &str, body: &str) -> (u16, String) {
         self.try_request(method, path, ct, body)
@@ -199,6 +256,11 @@ enum Framing {
 
 /// Status code and body framing from the response head.
 fn read_head(r: &mut impl BufRead) -> io::Result<(u16, Framing)> {
+    read_head_ct(r).map(|(code, framing, _)| (code, framing))
+}
+
+/// Status code, body framing and Content-Type from the response head.
+fn read_head_ct(r: &mut impl BufRead) -> io::Result<(u16, Framing, String)> {
     let mut status = String::new();
     r.read_line(&mut status)?;
     let code = status
@@ -207,6 +269,7 @@ fn read_head(r: &mut impl BufRead) -> io::Result<(u16, Framing)> {
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| io::Error::other(format!("bad status line {status:?}")))?;
     let mut framing = Framing::UntilClose;
+    let mut content_type = String::new();
     loop {
         let mut line = String::new();
         if r.read_line(&mut line)? == 0 || line.trim().is_empty() {
@@ -214,13 +277,16 @@ fn read_head(r: &mut impl BufRead) -> io::Result<(u16, Framing)> {
         }
         let Some((k, v)) = line.split_once(':') else { continue };
         let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
+        if k == "content-type" {
+            content_type = v.to_string();
+        }
         if k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked") {
             framing = Framing::Chunked;
         } else if k == "content-length" && framing != Framing::Chunked {
             framing = Framing::Length(v.parse().map_err(|_| io::Error::other("bad content-length"))?);
         }
     }
-    Ok((code, framing))
+    Ok((code, framing, content_type))
 }
 
 /// The body of a response, de-chunked, as a stream.

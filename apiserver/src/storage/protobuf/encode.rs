@@ -3,13 +3,17 @@
 //!
 //! Fields are written in field-number order and map entries sorted by key,
 //! so equal objects give equal bytes (the store's "unchanged → no write"
-//! check relies on it). Embedded Go structs (inline fields) are always
-//! written, as go-to-protobuf does. Values of the wrong JSON type are
-//! errors; unknown JSON fields are ignored (they were pruned on input).
+//! check relies on it). As go-to-protobuf does, fields that are neither
+//! pointers, slices nor maps in Kubernetes 1.20's Go types
+//! (`always_fields.rs`) are written even when the JSON omits them (zero
+//! scalars, empty structs), so our bytes equal a stock kube-apiserver's for
+//! the same object. Values of the wrong JSON type are errors; unknown JSON
+//! fields are ignored (they were pruned on input).
 
 use base64::Engine;
 use serde_json::Value;
 
+use super::always_fields::ALWAYS_FIELDS;
 use crate::schema::{is_special, kind_message, message, Field, Ty};
 
 const MAX_DEPTH: usize = 64;
@@ -57,6 +61,17 @@ pub fn encode_envelope(obj: &Value) -> Result<Option<Vec<u8>>, String> {
     Ok(Some(out))
 }
 
+/// A bare meta/v1 WatchEvent{type = 1, object = 2: RawExtension{raw = 1}} around an
+/// already-enveloped object, as kube's RawSerializer writes it into a watch stream.
+pub fn encode_watch_event(ty: &str, raw: &[u8]) -> Vec<u8> {
+    let mut ext = Vec::new();
+    len_field(1, raw, &mut ext);
+    let mut out = Vec::new();
+    len_field(1, ty.as_bytes(), &mut out);
+    len_field(2, &ext, &mut out);
+    out
+}
+
 pub fn encode_message(msg: &str, v: &Value, depth: usize) -> Result<Vec<u8>, String> {
     if depth > MAX_DEPTH {
         return Err("object nesting too deep".into());
@@ -65,13 +80,19 @@ pub fn encode_message(msg: &str, v: &Value, depth: usize) -> Result<Vec<u8>, Str
         return special(msg, v);
     }
     let fields = message(msg).ok_or_else(|| format!("no protobuf schema for {msg}"))?;
+    let empty = serde_json::Map::new();
     let obj = match v {
         Value::Object(m) => m,
-        Value::Null => return Ok(Vec::new()),
+        Value::Null => &empty,
         other => return Err(format!("{msg}: expected an object, got {other}")),
     };
     let mut out = Vec::new();
+    let mut gone = GONE_FIELDS.iter().filter(|(m, _)| *m == msg).map(|(_, f)| f).peekable();
     for f in fields {
+        while let Some(g) = gone.next_if(|g| g.num < f.num) {
+            let val = obj.get(g.name).filter(|x| !x.is_null()).unwrap_or(&Value::Null);
+            single(g.num, g.ty, val, &mut out, depth, g.name)?;
+        }
         if f.inline {
             if let Ty::Msg(inner) = f.ty {
                 let bytes = encode_message(inner, v, depth + 1)?;
@@ -79,12 +100,54 @@ pub fn encode_message(msg: &str, v: &Value, depth: usize) -> Result<Vec<u8>, Str
             }
             continue;
         }
-        let Some(val) = obj.get(f.name).filter(|x| !x.is_null()) else {
-            continue;
-        };
-        encode_field(f, val, &mut out, depth)?;
+        match obj.get(f.name).filter(|x| !x.is_null()) {
+            Some(val) => encode_field(f, val, &mut out, depth)?,
+            None if always_written(msg, f) => single(f.num, f.ty, &Value::Null, &mut out, depth, f.name)?,
+            None => {}
+        }
+    }
+    for g in gone {
+        let val = obj.get(g.name).filter(|x| !x.is_null()).unwrap_or(&Value::Null);
+        single(g.num, g.ty, val, &mut out, depth, g.name)?;
     }
     Ok(out)
+}
+
+/// Always-written fields of Kubernetes 1.20's types that the (newer) schema table no longer
+/// has, sorted by field number per message.
+static GONE_FIELDS: &[(&str, Field)] = &[
+    (
+        "k8s.io.api.core.v1.EphemeralVolumeSource",
+        Field {
+            num: 2,
+            name: "readOnly",
+            ty: Ty::Bool,
+            repeated: false,
+            inline: false,
+            doc: "",
+        },
+    ),
+    (
+        "k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta",
+        Field {
+            num: 15,
+            name: "clusterName",
+            ty: Ty::Str,
+            repeated: false,
+            inline: false,
+            doc: "",
+        },
+    ),
+];
+
+/// Whether go-to-protobuf writes field `f` of `msg` even when it is zero (not a pointer,
+/// slice, map or byte slice).
+fn always_written(msg: &str, f: &Field) -> bool {
+    !f.repeated
+        && !matches!(f.ty, Ty::Map(_) | Ty::Bytes)
+        && ALWAYS_FIELDS
+            .binary_search_by(|(m, n)| (*m, *n).cmp(&(msg, f.name)))
+            .is_ok()
 }
 
 fn encode_field(f: &Field, val: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), String> {
@@ -116,7 +179,22 @@ fn encode_field(f: &Field, val: &Value, out: &mut Vec<u8>, depth: usize) -> Resu
     }
 }
 
+/// Write one value; `Null` is the Go zero value of an always-written field.
 fn single(num: u32, ty: Ty, v: &Value, out: &mut Vec<u8>, depth: usize, name: &str) -> Result<(), String> {
+    if v.is_null() && !matches!(ty, Ty::Msg(_)) {
+        match ty {
+            Ty::Str | Ty::Bytes => len_field(num, b"", out),
+            Ty::F64 | Ty::F32 => {
+                tag(num, 1, out);
+                out.extend_from_slice(&0f64.to_bits().to_le_bytes());
+            }
+            _ => {
+                tag(num, 0, out);
+                varint(0, out);
+            }
+        }
+        return Ok(());
+    }
     match ty {
         Ty::Str => {
             let s = v
@@ -162,23 +240,43 @@ fn single(num: u32, ty: Ty, v: &Value, out: &mut Vec<u8>, depth: usize, name: &s
     Ok(())
 }
 
-/// Well-known types from their JSON forms.
+/// Well-known types from their JSON forms (`Null`: Go's zero value), as their hand-written
+/// or generated marshallers in k8s.io/apimachinery write them.
 fn special(msg: &str, v: &Value) -> Result<Vec<u8>, String> {
     let short = msg.rsplit('.').next().unwrap_or("");
     let mut out = Vec::new();
+    if v.is_null() {
+        match short {
+            // time.Time{}.IsZero(): nothing; RawExtension/FieldsV1 with nil Raw: nothing.
+            "Time" | "MicroTime" | "RawExtension" | "FieldsV1" | "Verbs" => {}
+            "Duration" => {
+                tag(1, 0, &mut out);
+                varint(0, &mut out);
+            }
+            "Quantity" => len_field(1, b"0", &mut out),
+            "IntOrString" => {
+                tag(1, 0, &mut out);
+                varint(0, &mut out);
+                tag(2, 0, &mut out);
+                varint(0, &mut out);
+                len_field(3, b"", &mut out);
+            }
+            _ => return Err(format!("no encoder for {msg}")),
+        }
+        return Ok(out);
+    }
     match short {
         "Time" | "MicroTime" => {
             let s = v
                 .as_str()
                 .ok_or_else(|| format!("{short}: expected an RFC 3339 string"))?;
             let t = chrono::DateTime::parse_from_rfc3339(s).map_err(|e| format!("{short} {s:?}: {e}"))?;
+            // Timestamp{seconds, nanos}, both always written; Time drops the nanoseconds.
             tag(1, 0, &mut out);
             varint(t.timestamp() as u64, &mut out);
             let nanos = if short == "Time" { 0 } else { t.timestamp_subsec_nanos() };
-            if nanos != 0 {
-                tag(2, 0, &mut out);
-                varint(u64::from(nanos), &mut out);
-            }
+            tag(2, 0, &mut out);
+            varint(u64::from(nanos), &mut out);
         }
         "Duration" => {
             let s = v.as_str().ok_or("Duration: expected a string")?;
@@ -193,19 +291,18 @@ fn special(msg: &str, v: &Value) -> Result<Vec<u8>, String> {
             };
             len_field(1, s.as_bytes(), &mut out);
         }
-        "IntOrString" => match v {
-            Value::String(s) => {
-                tag(1, 0, &mut out);
-                varint(1, &mut out);
-                len_field(3, s.as_bytes(), &mut out);
-            }
-            other => {
-                tag(1, 0, &mut out);
-                varint(0, &mut out);
-                tag(2, 0, &mut out);
-                varint(as_i64(other, "intOrString")? as u64, &mut out);
-            }
-        },
+        "IntOrString" => {
+            // {type, intVal, strVal}, all three always written.
+            let (ty, int, s) = match v {
+                Value::String(s) => (1, 0, s.as_str()),
+                other => (0, as_i64(other, "intOrString")?, ""),
+            };
+            tag(1, 0, &mut out);
+            varint(ty, &mut out);
+            tag(2, 0, &mut out);
+            varint(int as u64, &mut out);
+            len_field(3, s.as_bytes(), &mut out);
+        }
         "RawExtension" | "FieldsV1" => {
             let raw = serde_json::to_vec(v).map_err(|e| e.to_string())?;
             len_field(1, &raw, &mut out);
@@ -276,8 +373,10 @@ mod tests {
         let bytes = encode_envelope(&pod).expect("encode").expect("schema");
         assert!(bytes.starts_with(b"k8s\x00"));
         let back = decode_envelope(&bytes).expect("decode");
-        // imageID has no `omitempty`: Go prints its empty value, and so do we.
-        let want = pod.clone();
+        // imageID has no `omitempty`: Go prints its empty value, and so do we. lastState is a
+        // non-pointer struct: go-to-protobuf writes it (empty) and Go's JSON prints `{}`.
+        let mut want = pod.clone();
+        want["status"]["containerStatuses"][0]["lastState"] = json!({});
         assert_eq!(back, want);
         assert_eq!(
             encode_envelope(&back).expect("again"),
@@ -290,7 +389,40 @@ mod tests {
                     "strategy":{"type":"RollingUpdate","rollingUpdate":{"maxSurge":"25%","maxUnavailable":1}},
                     "template":{"metadata":{"labels":{"app":"d"}},"spec":{"containers":[{"name":"c","image":"i"}]}}}});
         let back = decode_envelope(&encode_envelope(&deploy).expect("e").expect("s")).expect("d");
-        assert_eq!(back, deploy);
+        // Non-pointer structs (Container.resources, Deployment.status) come back as `{}`.
+        let mut want = deploy.clone();
+        want["spec"]["template"]["spec"]["containers"][0]["resources"] = json!({});
+        want["status"] = json!({});
+        assert_eq!(back, want);
+    }
+
+    /// Zero values of non-pointer fields are written as go-to-protobuf does.
+    #[test]
+    fn go_zero_values_are_written() {
+        let svc = json!({"apiVersion":"v1","kind":"Service","metadata":{"name":"s"},
+            "spec":{"ports":[{"port":80,"targetPort":8080}]}});
+        let bytes = encode_envelope(&svc).expect("encode").expect("schema");
+        let meta = encode_message(&format!("{}.ObjectMeta", crate::schema::META), &svc["metadata"], 0).expect("meta");
+        // name "s", generateName "", namespace "", selfLink "", uid "", resourceVersion "",
+        // generation 0, creationTimestamp {} (zero Time), clusterName "".
+        assert_eq!(
+            meta,
+            b"\x0a\x01s\x12\x00\x1a\x00\x22\x00\x2a\x00\x32\x00\x38\x00\x42\x00\x7a\x00".to_vec()
+        );
+        let port = encode_message("k8s.io.api.core.v1.ServicePort", &svc["spec"]["ports"][0], 0).expect("port");
+        // name "", protocol "", port 80, targetPort {type 0, intVal 8080, strVal ""}, nodePort 0.
+        assert_eq!(
+            port,
+            b"\x0a\x00\x12\x00\x18\x50\x22\x07\x08\x00\x10\x90\x3f\x1a\x00\x28\x00".to_vec()
+        );
+        assert!(bytes.windows(port.len()).any(|w| w == port.as_slice()));
+        let t = encode_message(
+            &format!("{}.Time", crate::schema::META),
+            &json!("1970-01-01T00:00:10Z"),
+            0,
+        )
+        .expect("t");
+        assert_eq!(t, vec![0x08, 10, 0x10, 0]);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! for values a stock kube-apiserver stored in etcd; `encode` writes the
 //! same envelope (`--storage-media-type=application/vnd.kubernetes.protobuf`).
 
+mod always_fields;
 pub mod decode;
 pub mod encode;
 mod zero_fields;
