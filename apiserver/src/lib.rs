@@ -76,6 +76,10 @@ pub struct Config {
     pub enable_bootstrap_token_auth: bool,
     /// `--cluster-signing-cert-file` / `--cluster-signing-key-file` for the CSR signer.
     pub cluster_signing: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// `--service-cluster-ip-range` (kubeadm's default 10.96.0.0/12).
+    pub service_cluster_ip_range: String,
+    /// `--service-node-port-range`.
+    pub service_node_port_range: String,
     /// `--controllers` (kube syntax: `*`, `name`, `-name`; empty: none).
     pub controllers: String,
     /// Run the in-process scheduler.
@@ -136,6 +140,32 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     };
     authenticator.bootstrap_tokens = cfg.enable_bootstrap_token_auth;
     let admission = admission::Admission::spawn(&store);
+    let service_ranges = Arc::new(
+        registry::service_ranges::ServiceRanges::new(&cfg.service_cluster_ip_range, &cfg.service_node_port_range)
+            .map_err(|e| anyhow::anyhow!("--service-cluster-ip-range/--service-node-port-range: {e}"))?,
+    );
+    {
+        // kube's repair controllers: mark what existing Services hold (retried until etcd answers).
+        let (store, ranges) = (store.clone(), service_ranges.clone());
+        tokio::spawn(async move {
+            loop {
+                let r = match registry::resources::find("", "v1", "services") {
+                    Some(res) => match store.list(res, None, &registry::generic::ListOptions::default()).await {
+                        Ok(l) => ranges.repair(&store, &l.items).await,
+                        Err(e) => Err(e),
+                    },
+                    None => Ok(()),
+                };
+                match r {
+                    Ok(()) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "service range repair failed; retrying");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+    }
     let state = Arc::new(http::AppState {
         admission,
         authorizer: Arc::new(authz::Authorizer::new(cfg.authorization_modes.clone(), &store)),
@@ -148,6 +178,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         bootstrap_roles,
         authenticator: Arc::new(authenticator),
         node_restriction: cfg.node_restriction,
+        service_ranges,
         components: http::componentstatus::Components {
             scheduler_in_process: cfg.scheduler,
             controllers_in_process: !names.is_empty(),

@@ -69,6 +69,12 @@ struct Args {
     /// Run the in-process scheduler.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     scheduler: bool,
+    /// CIDR Services' ClusterIPs come from (kubeadm's default; kube-apiserver's is 10.0.0.0/24).
+    #[arg(long, default_value = "10.96.0.0/12")]
+    service_cluster_ip_range: String,
+    /// Port range NodePort Services get their ports from.
+    #[arg(long, default_value = "30000-32767")]
+    service_node_port_range: String,
     /// Address of this server in the `kubernetes` Service's endpoints (default: --bind-address).
     #[arg(long)]
     advertise_address: Option<std::net::IpAddr>,
@@ -122,6 +128,8 @@ async fn main() -> anyhow::Result<()> {
             (None, None) => None,
             _ => anyhow::bail!("--cluster-signing-cert-file and --cluster-signing-key-file go together"),
         },
+        service_cluster_ip_range: a.service_cluster_ip_range,
+        service_node_port_range: a.service_node_port_range,
         controllers: a.controllers,
         scheduler: a.scheduler,
         advertise_address: a.advertise_address,

@@ -94,6 +94,53 @@ fn stock_kube_apiserver_and_ours_share_objects_both_ways() {
     exchange(&js, &s, "from-ours-json");
 }
 
+/// ClusterIPs and NodePorts allocated by a stock kube-apiserver and by ours on one store come
+/// from the same bitmaps: interleaved creates never share an address or port.
+#[test]
+fn stock_and_ours_never_hand_out_the_same_cluster_ip() {
+    let Some(bin) = stock_kube_apiserver() else {
+        eprintln!("SKIP: no stock kube-apiserver v1.20.2");
+        return;
+    };
+    let store = Store::start();
+    let stock = StockApiServer::start(&bin, &store.endpoint);
+    let ours_pb = ApiServer::start_with(
+        &store.endpoint,
+        &["--storage-media-type", "application/vnd.kubernetes.protobuf"],
+    );
+    let ours_json = ApiServer::start(&store.endpoint);
+    let mut ips = std::collections::HashSet::new();
+    let mut ports = std::collections::HashSet::new();
+    for i in 0..12 {
+        let body = json!({"apiVersion":"v1","kind":"Service","metadata":{"name":format!("s{i}")},
+            "spec":{"type":"NodePort","ports":[{"port":80}]}})
+        .to_string();
+        let path = "/api/v1/namespaces/default/services";
+        let (code, b) = match i % 3 {
+            0 => stock.http.json("POST", path, "application/json", &body),
+            1 => ours_pb.json("POST", path, "application/json", &body),
+            _ => ours_json.json("POST", path, "application/json", &body),
+        };
+        assert_eq!(code, 201, "service {i}: {b}");
+        let ip = b["spec"]["clusterIP"].as_str().expect("clusterIP").to_string();
+        assert!(ips.insert(ip.clone()), "{ip} handed out twice (service {i})");
+        let port = b["spec"]["ports"][0]["nodePort"].as_u64().expect("nodePort");
+        assert!(ports.insert(port), "nodePort {port} handed out twice (service {i})");
+    }
+    // Stock refuses an address ours handed out, with its own message.
+    let taken = ips.iter().next().cloned().expect("an ip");
+    let body = json!({"apiVersion":"v1","kind":"Service","metadata":{"name":"dup"},
+        "spec":{"clusterIP": taken, "ports":[{"port":80}]}})
+    .to_string();
+    let (code, b) = stock
+        .http
+        .json("POST", "/api/v1/namespaces/default/services", "application/json", &body);
+    assert_eq!(code, 422, "{b}");
+    let (code2, b2) = ours_pb.json("POST", "/api/v1/namespaces/default/services", "application/json", &body);
+    assert_eq!(code2, 422, "{b2}");
+    assert_eq!(b["message"], b2["message"], "same message from both servers");
+}
+
 /// The objects each exchange creates: (API path of the collection, name), in creation order.
 fn objects(ns: &str) -> Vec<(String, String)> {
     [

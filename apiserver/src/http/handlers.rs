@@ -277,7 +277,7 @@ async fn dispatch(
                 .admission
                 .admit_create(store, res, ns.as_deref(), &mut obj, dry)
                 .await?;
-            let created = store.create_owned(res, ns.as_deref(), obj, dry, &owner).await?;
+            let created = create_service_aware(state, res, ns.as_deref(), obj, dry, &owner).await?;
             if res.plural == "namespaces" && !dry {
                 namespace_lifecycle::ensure_default_service_account(store, meta::name(&created)).await?;
             }
@@ -403,7 +403,7 @@ async fn dispatch(
                         .admission
                         .admit_create(store, res, ns.as_deref(), &mut obj, dry)
                         .await?;
-                    let created = store.create_owned(res, ns.as_deref(), obj, dry, &patch_owner).await?;
+                    let created = create_service_aware(state, res, ns.as_deref(), obj, dry, &patch_owner).await?;
                     Ok(with_warnings(
                         render_one(res, &created, 201, as_table, include, out),
                         &warnings,
@@ -421,7 +421,13 @@ async fn dispatch(
             admit_write(Operation::Delete, None).await?;
             let obj = store.delete(res, ns.as_deref(), &name, &opts).await?;
             if res.plural == "namespaces" && meta::is_deleting(&obj) && !opts.dry_run {
-                namespace_lifecycle::spawn_finalize(store.clone(), name.clone());
+                namespace_lifecycle::spawn_finalize(store.clone(), name.clone(), state.service_ranges.clone());
+            }
+            if is_service(res) && !meta::is_deleting(&obj) && !opts.dry_run {
+                state
+                    .service_ranges
+                    .release(store, &state.service_ranges.held(&obj))
+                    .await;
             }
             Ok(render_one(res, &obj, 200, false, include, out))
         }
@@ -438,7 +444,15 @@ async fn dispatch(
                 let n = meta::name(&item).to_string();
                 let item_ns = meta::namespace(&item).map(String::from);
                 match store.delete(res, item_ns.as_deref(), &n, &opts).await {
-                    Ok(o) => items.push(o),
+                    Ok(o) => {
+                        if is_service(res) && !meta::is_deleting(&o) && !opts.dry_run {
+                            state
+                                .service_ranges
+                                .release(store, &state.service_ranges.held(&o))
+                                .await;
+                        }
+                        items.push(o)
+                    }
                     Err(ApiError::NotFound { .. }) => {}
                     Err(e) => return Err(e),
                 }
@@ -520,6 +534,35 @@ fn delete_options(
             .map(String::from),
         dry_run: dry,
     })
+}
+
+fn is_service(res: &ResourceInfo) -> bool {
+    res.group.is_empty() && res.plural == "services"
+}
+
+/// Store a new object; a Service first takes its ClusterIP and nodePorts from the shared range
+/// bitmaps, and gives them back if it is not stored.
+async fn create_service_aware(
+    state: &AppState,
+    res: &ResourceInfo,
+    ns: Option<&str>,
+    mut obj: Value,
+    dry: bool,
+    owner: &crate::registry::managed_fields::FieldOwner,
+) -> Result<Value> {
+    if !is_service(res) {
+        return state.store.create_owned(res, ns, obj, dry, owner).await;
+    }
+    // Defaults first: the type decides what is allocated.
+    res.strategy.defaults(&mut obj);
+    let taken = state.service_ranges.allocate(&state.store, &mut obj, dry).await?;
+    match state.store.create_owned(res, ns, obj, dry, owner).await {
+        Ok(created) => Ok(created),
+        Err(e) => {
+            state.service_ranges.release(&state.store, &taken).await;
+            Err(e)
+        }
+    }
 }
 
 /// `propagationPolicy` / `orphanDependents` from the query or the DeleteOptions body, checked

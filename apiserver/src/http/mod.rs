@@ -61,6 +61,8 @@ pub struct AppState {
     pub node_restriction: bool,
     /// Admission plugins' caches (`crate::admission`).
     pub admission: crate::admission::Admission,
+    /// ClusterIP and NodePort ranges (shared bitmaps in the store).
+    pub service_ranges: Arc<crate::registry::service_ranges::ServiceRanges>,
     /// What componentstatuses checks.
     pub components: componentstatus::Components,
 }

@@ -21,5 +21,6 @@ pub mod resources;
 pub mod scale;
 pub mod selector;
 pub mod service_account;
+pub mod service_ranges;
 pub mod strategy;
 pub mod validation;

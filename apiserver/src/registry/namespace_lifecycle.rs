@@ -46,15 +46,15 @@ pub async fn ensure_default_service_account(store: &Store, namespace: &str) -> R
 }
 
 /// Finish deleting namespace `name` in the background.
-pub fn spawn_finalize(store: Arc<Store>, name: String) {
+pub fn spawn_finalize(store: Arc<Store>, name: String, ranges: Arc<super::service_ranges::ServiceRanges>) {
     tokio::spawn(async move {
-        if let Err(e) = finalize(&store, &name).await {
+        if let Err(e) = finalize(&store, &name, &ranges).await {
             tracing::warn!(namespace = %name, error = %e, "namespace finalization failed");
         }
     });
 }
 
-async fn finalize(store: &Store, name: &str) -> Result<()> {
+async fn finalize(store: &Store, name: &str, ranges: &super::service_ranges::ServiceRanges) -> Result<()> {
     for res in all().into_iter().filter(|r| r.namespaced && r.stored()) {
         let list = store.list(res, Some(name), &ListOptions::default()).await?;
         for item in list.items {
@@ -66,6 +66,9 @@ async fn finalize(store: &Store, name: &str) -> Result<()> {
                 ..Default::default()
             };
             match store.delete(res, Some(name), &item_name, &opts).await {
+                Ok(gone) if res.group.is_empty() && res.plural == "services" && !super::meta::is_deleting(&gone) => {
+                    ranges.release(store, &ranges.held(&gone)).await;
+                }
                 Ok(_) | Err(ApiError::NotFound { .. }) => {}
                 Err(e) => return Err(e),
             }

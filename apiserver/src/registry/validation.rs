@@ -97,6 +97,11 @@ fn go_value(v: &Value) -> String {
     match v {
         Value::String(s) => format!("{s:?}"),
         Value::Null => "null".into(),
+        // A []string prints with %#v: `[]string{"a", "b"}`.
+        Value::Array(a) if !a.is_empty() && a.iter().all(Value::is_string) => {
+            let items: Vec<String> = a.iter().filter_map(Value::as_str).map(|s| format!("{s:?}")).collect();
+            format!("[]string{{{}}}", items.join(", "))
+        }
         other => other.to_string(),
     }
 }

@@ -1,10 +1,9 @@
-//! core/v1 Service: type/sessionAffinity/port defaults, a ClusterIP picked
-//! at random from 10.96.0.0/16 (no allocator bitmap yet), and its table.
+//! core/v1 Service: type/sessionAffinity/port defaults, clusterIPs/ipFamilies defaults (the
+//! ClusterIP itself comes from `registry::service_ranges`), and its table.
 
-use rand::Rng;
 use serde_json::{json, Value};
 
-use super::{age, col, default_at, n, s, set_at, Column, Strategy, AGE, NAME};
+use super::{age, col, default_at, n, s, Column, Strategy, AGE, NAME};
 use crate::registry::validation::{FieldError, NameRule};
 
 pub struct ServiceStrategy;
@@ -17,13 +16,6 @@ impl Strategy for ServiceStrategy {
     fn prepare_for_create(&self, obj: &mut Value) {
         self.defaults(obj);
         let ty = s(obj, "/spec/type").to_string();
-        if ty != "ExternalName" && s(obj, "/spec/clusterIP").is_empty() {
-            let mut rng = rand::thread_rng();
-            // 10.96.0.0/24 stays free for fixed addresses (kubernetes 10.96.0.1, DNS).
-            let ip = format!("10.96.{}.{}", rng.gen_range(1..=255), rng.gen_range(1..=254));
-            set_at(obj, "/spec/clusterIP", json!(ip));
-            set_at(obj, "/spec/clusterIPs", json!([ip]));
-        }
         // A requested clusterIP is also clusterIPs[0] (kube-proxy reads clusterIPs by family).
         let ip = s(obj, "/spec/clusterIP").to_string();
         if ty != "ExternalName" && !ip.is_empty() && ip != "None" {
@@ -174,10 +166,8 @@ mod tests {
         let mut svc = json!({"metadata":{"name":"kubernetes"},"spec":{"clusterIP":"10.96.0.1","ports":[{"port":443}]}});
         ServiceStrategy.prepare_for_create(&mut svc);
         assert_eq!(svc["spec"]["clusterIPs"], json!(["10.96.0.1"]));
-        let mut auto = json!({"metadata":{"name":"a"},"spec":{"ports":[{"port":80}]}});
-        ServiceStrategy.prepare_for_create(&mut auto);
-        let ip = auto["spec"]["clusterIP"].as_str().expect("allocated").to_string();
-        assert!(!ip.starts_with("10.96.0."), "{ip}");
-        assert_eq!(auto["spec"]["clusterIPs"], json!([ip]));
+        let mut headless = json!({"metadata":{"name":"h"},"spec":{"clusterIP":"None","ports":[{"port":80}]}});
+        ServiceStrategy.prepare_for_create(&mut headless);
+        assert_eq!(headless["spec"]["clusterIPs"], json!(["None"]));
     }
 }
