@@ -43,6 +43,7 @@ pub mod quota;
 pub mod registry;
 pub mod scheduler;
 pub mod schema;
+pub mod serviceaccount_token;
 pub mod storage;
 pub mod tls;
 
@@ -76,6 +77,10 @@ pub struct Config {
     pub enable_bootstrap_token_auth: bool,
     /// `--cluster-signing-cert-file` / `--cluster-signing-key-file` for the CSR signer.
     pub cluster_signing: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// `--service-account-key-file` (verification keys for ServiceAccount tokens).
+    pub service_account_key_files: Vec<String>,
+    /// `--service-account-private-key-file` (the in-process token controller signs with it).
+    pub service_account_private_key_file: Option<String>,
     /// `--service-cluster-ip-range` (kubeadm's default 10.96.0.0/12).
     pub service_cluster_ip_range: String,
     /// `--service-node-port-range`.
@@ -139,6 +144,20 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         None => http::secure::Authenticator::default(),
     };
     authenticator.bootstrap_tokens = cfg.enable_bootstrap_token_auth;
+    if !cfg.service_account_key_files.is_empty() {
+        authenticator.service_account_keys = Some(Arc::new(serviceaccount_token::TokenVerifier::from_files(
+            &cfg.service_account_key_files,
+        )?));
+    }
+    // In-process token controller: --service-account-private-key-file, else a private key among
+    // --service-account-key-file (kubeadm's sa.key).
+    let sa_signer = match &cfg.service_account_private_key_file {
+        Some(f) => Some(serviceaccount_token::TokenSigner::from_file(f)?),
+        None => cfg
+            .service_account_key_files
+            .iter()
+            .find_map(|f| serviceaccount_token::TokenSigner::from_file(f).ok()),
+    };
     let admission = admission::Admission::spawn(&store);
     let service_ranges = Arc::new(
         registry::service_ranges::ServiceRanges::new(&cfg.service_cluster_ip_range, &cfg.service_node_port_range)
@@ -214,6 +233,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                 Some((c, k)) => Some(controllers::certificates::Signer::load(c, k)?),
                 None => None,
             },
+            sa_signer,
         );
     }
     if cfg.scheduler {

@@ -1,5 +1,8 @@
 //! The `apiserver` binary: flags, logging, then `apiserver::run`.
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 
 #[derive(Parser, Debug)]
@@ -69,6 +72,14 @@ struct Args {
     /// Run the in-process scheduler.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     scheduler: bool,
+    /// PEM file(s) with keys that verify ServiceAccount tokens (repeatable; public or private
+    /// RSA keys, or certificates).
+    #[arg(long)]
+    service_account_key_file: Vec<String>,
+    /// RSA private key the in-process token controller signs ServiceAccount tokens with
+    /// (default: a private key given to --service-account-key-file).
+    #[arg(long)]
+    service_account_private_key_file: Option<String>,
     /// CIDR Services' ClusterIPs come from (kubeadm's default; kube-apiserver's is 10.0.0.0/24).
     #[arg(long, default_value = "10.96.0.0/12")]
     service_cluster_ip_range: String,
@@ -128,6 +139,8 @@ async fn main() -> anyhow::Result<()> {
             (None, None) => None,
             _ => anyhow::bail!("--cluster-signing-cert-file and --cluster-signing-key-file go together"),
         },
+        service_account_key_files: a.service_account_key_file,
+        service_account_private_key_file: a.service_account_private_key_file,
         service_cluster_ip_range: a.service_cluster_ip_range,
         service_node_port_range: a.service_node_port_range,
         controllers: a.controllers,

@@ -943,3 +943,97 @@ fn legacy_tls_clients_reach_the_secure_port() {
         .expect("curl");
     assert!(String::from_utf8_lossy(&curl.stdout).contains("gitVersion"));
 }
+
+/// ServiceAccount tokens are kube's legacy JWTs: RS256 with a key id, issuer
+/// `kubernetes/serviceaccount` and the namespace/Secret/ServiceAccount claims, signed with the
+/// key given to `--service-account-key-file`; the secure port accepts them, refuses a tampered
+/// one, and stops accepting one whose Secret is gone.
+#[test]
+fn service_account_tokens_are_signed_jwts() {
+    use base64::Engine;
+    let store = Store::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("sa.key");
+    let st = std::process::Command::new("openssl")
+        .args(["genrsa", "-out"])
+        .arg(&key)
+        .arg("2048")
+        .output();
+    match st {
+        Ok(o) if o.status.success() => {}
+        _ => {
+            eprintln!("SKIP: openssl not installed");
+            return;
+        }
+    }
+    let tokens = dir.path().join("tokens.csv");
+    std::fs::write(&tokens, "s3cret,admin,1,\"system:masters\"\n").expect("token file");
+    let port = common::free_port();
+    let cert_dir = dir.path().join("certs");
+    let api = ApiServer::start_with(
+        &store.endpoint,
+        &[
+            "--controllers=serviceaccount-token",
+            "--secure-port",
+            &port.to_string(),
+            "--bind-address",
+            "127.0.0.1",
+            "--cert-dir",
+            cert_dir.to_str().expect("utf-8"),
+            "--token-auth-file",
+            tokens.to_str().expect("utf-8"),
+            "--service-account-key-file",
+            key.to_str().expect("utf-8"),
+        ],
+    );
+    let secret = wait_for(30, "the default token Secret", || {
+        items(&api, "/api/v1/namespaces/default/secrets")
+            .into_iter()
+            .find(|s| s["type"] == "kubernetes.io/service-account-token")
+    });
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let token = String::from_utf8(
+        b64.decode(secret["data"]["token"].as_str().expect("token"))
+            .expect("b64"),
+    )
+    .expect("utf-8");
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3, "a JWT: {token}");
+    let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header: Value = serde_json::from_slice(&url.decode(parts[0]).expect("header")).expect("json");
+    let claims: Value = serde_json::from_slice(&url.decode(parts[1]).expect("claims")).expect("json");
+    assert_eq!(header["alg"], "RS256");
+    assert!(header["kid"].as_str().is_some_and(|k| !k.is_empty()));
+    assert_eq!(claims["iss"], "kubernetes/serviceaccount");
+    assert_eq!(claims["sub"], "system:serviceaccount:default:default");
+    assert_eq!(claims["kubernetes.io/serviceaccount/namespace"], "default");
+    assert_eq!(
+        claims["kubernetes.io/serviceaccount/secret.name"],
+        secret["metadata"]["name"]
+    );
+    assert_eq!(claims["kubernetes.io/serviceaccount/service-account.name"], "default");
+    let code = |t: &str| {
+        common::Http::tls(port, t)
+            .try_request("GET", "/api/v1/namespaces/default/pods", JSON, "")
+            .map(|(c, _)| c)
+            .unwrap_or(0)
+    };
+    wait_for(10, "the secure port", || (code("s3cret") == 200).then_some(()));
+    assert_eq!(code(&token), 200, "the signed token authenticates");
+    // Claims changed without a new signature.
+    let forged_claims = claims
+        .to_string()
+        .replace("system:serviceaccount:default:default", "admin");
+    let forged = format!("{}.{}.{}", parts[0], url.encode(forged_claims), parts[2]);
+    assert_eq!(code(&forged), 401);
+    // Its Secret deleted: the token no longer works (kube's lookup).
+    let name = secret["metadata"]["name"].as_str().expect("name").to_string();
+    let (c, _) = api.json(
+        "DELETE",
+        &format!("/api/v1/namespaces/default/secrets/{name}"),
+        JSON,
+        "",
+    );
+    assert_eq!(c, 200);
+    assert_eq!(code(&token), 401);
+}

@@ -24,7 +24,13 @@ pub struct Admission {
     pub priority_classes: Arc<Informer<Value>>,
     pub limit_ranges: Arc<Informer<Value>>,
     pub quotas: Arc<Informer<Value>>,
+    /// kube's live lookup: when the cache has no quota for a namespace, the store is asked,
+    /// and that answer is kept for `LIVE_TTL` (a quota just created may not be cached yet).
+    live_quotas: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Vec<Value>)>>,
 }
+
+/// How long a live lookup of a namespace's quotas is reused (kube: 30 s).
+const LIVE_TTL: Duration = Duration::from_secs(30);
 
 fn keep(v: &Value) -> Option<Value> {
     Some(v.clone())
@@ -47,6 +53,7 @@ impl Admission {
             priority_classes: cache("scheduling.k8s.io", "v1", "priorityclasses"),
             limit_ranges: cache("", "v1", "limitranges"),
             quotas: cache("", "v1", "resourcequotas"),
+            live_quotas: Default::default(),
         }
     }
 
@@ -71,10 +78,38 @@ impl Admission {
         }
         if let Some(ns) = ns {
             self.quotas.wait_synced(SYNC_WAIT).await;
-            let quotas = cloned(self.quotas.in_namespace(ns));
+            let mut quotas = cloned(self.quotas.in_namespace(ns));
+            if quotas.is_empty() {
+                quotas = self.live_quotas(store, ns).await?;
+            }
             resource_quota::admit(store, res, ns, obj, &quotas, dry_run).await?;
         }
         Ok(())
+    }
+}
+
+impl Admission {
+    async fn live_quotas(&self, store: &Store, ns: &str) -> Result<Vec<Value>> {
+        let now = std::time::Instant::now();
+        if let Ok(g) = self.live_quotas.lock() {
+            if let Some((at, v)) = g.get(ns) {
+                if now.duration_since(*at) < LIVE_TTL {
+                    return Ok(v.clone());
+                }
+            }
+        }
+        let Some(res) = find("", "v1", "resourcequotas") else {
+            return Ok(Vec::new());
+        };
+        let items = store
+            .list(res, Some(ns), &crate::registry::generic::ListOptions::default())
+            .await?
+            .items;
+        if let Ok(mut g) = self.live_quotas.lock() {
+            g.retain(|_, (at, _)| now.duration_since(*at) < LIVE_TTL);
+            g.insert(ns.to_string(), (now, items.clone()));
+        }
+        Ok(items)
     }
 }
 

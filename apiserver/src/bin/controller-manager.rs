@@ -2,6 +2,9 @@
 //! (`--kubeconfig` / `--master`), with kube-controller-manager's flags and leader election on
 //! the `kube-system/kube-controller-manager` Lease.
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 
 #[derive(Parser, Debug)]
@@ -15,6 +18,9 @@ struct Args {
     /// Root CA put into ServiceAccount token Secrets (`ca.crt`).
     #[arg(long)]
     root_ca_file: Option<std::path::PathBuf>,
+    /// RSA private key ServiceAccount tokens are signed with (without it they are random).
+    #[arg(long)]
+    service_account_private_key_file: Option<String>,
     /// CA certificate the CSR signer issues certificates with (PEM).
     #[arg(long)]
     cluster_signing_cert_file: Option<std::path::PathBuf>,
@@ -40,6 +46,10 @@ async fn main() -> anyhow::Result<()> {
         (None, None) => None,
         _ => anyhow::bail!("--cluster-signing-cert-file and --cluster-signing-key-file go together"),
     };
+    let sa_signer = match &a.service_account_private_key_file {
+        Some(f) => Some(apiserver::serviceaccount_token::TokenSigner::from_file(f)?),
+        None => None,
+    };
     let run = apiserver::component::run(
         &a.component,
         10252,
@@ -55,6 +65,7 @@ async fn main() -> anyhow::Result<()> {
                 std::time::Duration::from_millis(500),
                 ca_pem,
                 signer,
+                sa_signer,
             );
         },
     );

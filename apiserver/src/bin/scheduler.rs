@@ -2,6 +2,9 @@
 //! `--master`), with kube-scheduler's flags and leader election on the
 //! `kube-system/kube-scheduler` Lease.
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 
 #[derive(Parser, Debug)]

@@ -322,7 +322,13 @@ async fn quota_pass(c: &Client) -> Result<()> {
             objects.push((group.clone(), plural.clone(), o));
         }
     }
-    apply(c, resourcequota::reconcile(&quotas, &objects)).await;
+    static PENDING: std::sync::Mutex<Option<resourcequota::Pending>> = std::sync::Mutex::new(None);
+    let actions = {
+        let mut g = PENDING.lock().unwrap_or_else(|p| p.into_inner());
+        let pending = g.get_or_insert_with(Default::default);
+        resourcequota::reconcile(&quotas, &objects, pending, std::time::Instant::now())
+    };
+    apply(c, actions).await;
     Ok(())
 }
 
@@ -345,10 +351,23 @@ async fn node_lifecycle_pass(c: &Client) -> Result<()> {
     Ok(())
 }
 
-async fn token_pass(c: &Client, ca_pem: &[u8]) -> Result<()> {
+async fn token_pass(
+    c: &Client,
+    ca_pem: &[u8],
+    sa_signer: Option<&crate::serviceaccount_token::TokenSigner>,
+) -> Result<()> {
     let sas = c.list("/api/v1/serviceaccounts").await?;
     let secrets = c.list("/api/v1/secrets").await?;
-    apply(c, serviceaccount::reconcile(&sas, &secrets, ca_pem)).await;
+    let token = |sa: &Value, secret: &str| match sa_signer {
+        Some(k) => k
+            .sign(util::namespace(sa), util::name(sa), util::uid(sa), secret)
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot sign a ServiceAccount token; using a random one");
+                serviceaccount::new_token()
+            }),
+        None => serviceaccount::new_token(),
+    };
+    apply(c, serviceaccount::reconcile(&sas, &secrets, ca_pem, &token)).await;
     Ok(())
 }
 
@@ -416,6 +435,8 @@ fn resync(name: &str, period: Duration) -> Duration {
     match name {
         // Schedules come due without any change to wake them.
         "nodelifecycle" | "cronjob" | "ttl-after-finished" => period.max(Duration::from_secs(1)),
+        // A lower recount is written once it held for resourcequota::SETTLE: look again soon.
+        "resourcequota" => period.max(Duration::from_secs(2)),
         _ => period.max(Duration::from_secs(10)),
     }
 }
@@ -434,14 +455,17 @@ pub fn spawn(
     period: Duration,
     ca_pem: Vec<u8>,
     signer: Option<certificates::Signer>,
+    sa_signer: Option<crate::serviceaccount_token::TokenSigner>,
 ) {
     let ca_pem = std::sync::Arc::new(ca_pem);
     let signer = std::sync::Arc::new(signer);
+    let sa_signer = std::sync::Arc::new(sa_signer);
     for name in names {
         let c = client.clone();
         let name = (*name).to_string();
         let ca_pem = ca_pem.clone();
         let signer = signer.clone();
+        let sa_signer = sa_signer.clone();
         let changed = triggers.subscribe(inputs(&name));
         tokio::spawn(async move {
             loop {
@@ -451,7 +475,7 @@ pub fn spawn(
                     "deployment" => deployment_pass(&c).await,
                     "garbagecollector" => gc_pass(&c).await,
                     "endpoint" => endpoints_pass(&c).await,
-                    "serviceaccount-token" => token_pass(&c, &ca_pem).await,
+                    "serviceaccount-token" => token_pass(&c, &ca_pem, sa_signer.as_ref().as_ref()).await,
                     "nodelifecycle" => node_lifecycle_pass(&c).await,
                     "job" => job_pass(&c).await,
                     "cronjob" => cronjob_pass(&c).await,

@@ -39,9 +39,23 @@ pub fn sources(quotas: &[Value]) -> BTreeSet<(String, String)> {
         .collect()
 }
 
+/// Lower counts than `status.used` are written only once the same recount has been seen for
+/// `SETTLE`: admission charges a quota before the object it admits is stored, so a recount in
+/// between would undo the charge and let the next create past a full quota.
+pub const SETTLE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Recounts seen lower than `status.used`, per quota uid: (the recount, first seen).
+pub type Pending = std::collections::HashMap<String, (Usage, std::time::Instant)>;
+
 /// `objects`: (group, plural, object) of every listed source.
-pub fn reconcile(quotas: &[Value], objects: &[(String, String, Value)]) -> Vec<Action> {
+pub fn reconcile(
+    quotas: &[Value],
+    objects: &[(String, String, Value)],
+    pending: &mut Pending,
+    now: std::time::Instant,
+) -> Vec<Action> {
     let mut out = Vec::new();
+    pending.retain(|uid, _| quotas.iter().any(|q| super::util::uid(q) == uid));
     for q in quotas.iter().filter(|q| !is_deleting(q)) {
         let ns = namespace(q);
         let hard = usage_of(q.pointer("/spec/hard"));
@@ -60,7 +74,22 @@ pub fn reconcile(quotas: &[Value], objects: &[(String, String, Value)]) -> Vec<A
         let status_hard = usage_of(q.pointer("/status/hard"));
         let status_used = usage_of(q.pointer("/status/used"));
         if same(&hard, &status_hard) && same(&used, &status_used) {
+            pending.remove(super::util::uid(q));
             continue;
+        }
+        let lower = used.iter().any(|(k, v)| status_used.get(k).is_some_and(|s| v < s));
+        if lower && same(&hard, &status_hard) {
+            let uid = super::util::uid(q).to_string();
+            match pending.get(&uid) {
+                Some((seen, since)) if same(seen, &used) && now.duration_since(*since) >= SETTLE => {
+                    pending.remove(&uid);
+                }
+                Some((seen, _)) if same(seen, &used) => continue,
+                _ => {
+                    pending.insert(uid, (used.clone(), now));
+                    continue;
+                }
+            }
         }
         let mut next = q.clone();
         next["status"] = serde_json::json!({"hard": to_json(&hard), "used": to_json(&used)});
@@ -98,7 +127,8 @@ mod tests {
                 json!({"metadata":{"namespace":"a"}}),
             ),
         ];
-        let acts = reconcile(std::slice::from_ref(&q), &objs);
+        let now = std::time::Instant::now();
+        let acts = reconcile(std::slice::from_ref(&q), &objs, &mut Pending::new(), now);
         let [Action::Update { path, obj }] = acts.as_slice() else {
             panic!("{acts:?}")
         };
@@ -113,7 +143,16 @@ mod tests {
         let mut synced = q.clone();
         synced["status"] = json!({"hard":{"pods":"3","requests.cpu":"2000m","count/deployments.apps":"1"},
             "used":{"pods":"2","requests.cpu":"0.75","count/deployments.apps":"1"}});
-        assert!(reconcile(&[synced], &objs).is_empty());
+        assert!(reconcile(&[synced.clone()], &objs, &mut Pending::new(), now).is_empty());
+        // A lower recount waits until it has held for SETTLE.
+        let mut charged = synced.clone();
+        charged["metadata"]["uid"] = json!("q1");
+        charged["status"]["used"]["pods"] = json!("3");
+        let mut pending = Pending::new();
+        assert!(reconcile(std::slice::from_ref(&charged), &objs, &mut pending, now).is_empty());
+        assert!(reconcile(std::slice::from_ref(&charged), &objs, &mut pending, now + SETTLE / 2).is_empty());
+        let acts = reconcile(std::slice::from_ref(&charged), &objs, &mut pending, now + SETTLE);
+        assert_eq!(acts.len(), 1, "{acts:?}");
         assert_eq!(
             sources(&[q]),
             [

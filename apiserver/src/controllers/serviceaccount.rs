@@ -37,8 +37,14 @@ pub fn token_secret(sa: &Value, secret_name: &str, token: &str, ca_pem: &[u8]) -
     })
 }
 
-/// Actions for all ServiceAccounts given all Secrets.
-pub fn reconcile(sas: &[Value], secrets: &[Value], ca_pem: &[u8]) -> Vec<Action> {
+/// Actions for all ServiceAccounts given all Secrets; `token(sa, secret_name)` makes the token
+/// of a new Secret (a signed JWT with a signing key, else a random one).
+pub fn reconcile(
+    sas: &[Value],
+    secrets: &[Value],
+    ca_pem: &[u8],
+    token: &dyn Fn(&Value, &str) -> String,
+) -> Vec<Action> {
     let mut out = Vec::new();
     for sa in sas.iter().filter(|x| !is_deleting(x)) {
         let ns = namespace(sa);
@@ -64,7 +70,7 @@ pub fn reconcile(sas: &[Value], secrets: &[Value], ca_pem: &[u8]) -> Vec<Action>
                 let secret_name = format!("{}-token-{suffix}", name(sa));
                 out.push(Action::Create {
                     path: format!("/api/v1/namespaces/{ns}/secrets"),
-                    obj: token_secret(sa, &secret_name, &new_token(), ca_pem),
+                    obj: token_secret(sa, &secret_name, &token(sa, &secret_name), ca_pem),
                 });
                 secret_name
             }
@@ -86,7 +92,7 @@ mod tests {
     #[test]
     fn creates_and_references_a_token_secret_once() {
         let sa = json!({"metadata":{"name":"default","namespace":"d","uid":"u1"}});
-        let acts = reconcile(std::slice::from_ref(&sa), &[], b"CA");
+        let acts = reconcile(std::slice::from_ref(&sa), &[], b"CA", &|_, _| new_token());
         let (secret, patch) = match (&acts[0], &acts[1]) {
             (Action::Create { obj, .. }, Action::Patch { patch, .. }) => (obj.clone(), patch.clone()),
             other => panic!("create + patch, got {other:?}"),
@@ -98,9 +104,9 @@ mod tests {
         assert_eq!(patch["secrets"][0]["name"], sname.as_str());
         let mut sa2 = sa.clone();
         sa2["secrets"] = patch["secrets"].clone();
-        assert!(reconcile(&[sa2], std::slice::from_ref(&secret), b"CA").is_empty());
+        assert!(reconcile(&[sa2], std::slice::from_ref(&secret), b"CA", &|_, _| new_token()).is_empty());
         // Secret exists but is not referenced: only the reference is added.
-        let acts = reconcile(&[sa], &[secret], b"CA");
+        let acts = reconcile(&[sa], &[secret], b"CA", &|_, _| new_token());
         assert!(matches!(acts.as_slice(), [Action::Patch { .. }]));
     }
 }

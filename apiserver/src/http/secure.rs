@@ -25,6 +25,8 @@ pub struct Authenticator {
     tokens: HashMap<String, UserInfo>,
     /// `--enable-bootstrap-token-auth`.
     pub bootstrap_tokens: bool,
+    /// `--service-account-key-file`: ServiceAccount JWTs are verified with these keys.
+    pub service_account_keys: Option<Arc<crate::serviceaccount_token::TokenVerifier>>,
 }
 
 impl Authenticator {
@@ -62,6 +64,7 @@ impl Authenticator {
         Ok(Self {
             tokens,
             bootstrap_tokens: false,
+            service_account_keys: None,
         })
     }
 
@@ -271,7 +274,8 @@ pub async fn authenticate_token(auth: &Authenticator, store: &Store, token: &str
     if let Some(u) = auth.authenticate_token(token) {
         return Some(u);
     }
-    if let Some((name, uid, groups)) = crate::registry::service_account::authenticate_token(store, token).await {
+    let keys = auth.service_account_keys.as_deref();
+    if let Some((name, uid, groups)) = crate::registry::service_account::authenticate_token(store, keys, token).await {
         return Some(UserInfo { name, uid, groups });
     }
     if auth.bootstrap_tokens {

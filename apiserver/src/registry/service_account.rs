@@ -134,27 +134,43 @@ pub async fn admit_pod(store: &Store, ns: &str, pod: &mut Value, require: bool) 
 }
 
 /// The user of a ServiceAccount token: (name, uid, groups).
-pub async fn authenticate_token(store: &Store, token: &str) -> Option<(String, String, Vec<String>)> {
+pub async fn authenticate_token(
+    store: &Store,
+    keys: Option<&crate::serviceaccount_token::TokenVerifier>,
+    token: &str,
+) -> Option<(String, String, Vec<String>)> {
     let secrets = find("", "v1", "secrets")?;
-    let opts = ListOptions {
-        predicate: Default::default(),
-        limit: 0,
-        continue_token: None,
-        resource_version: None,
-        resource_version_match: None,
-    };
-    let list = store.list(secrets, None, &opts).await.ok()?;
     use base64::Engine;
     let want = base64::engine::general_purpose::STANDARD.encode(token.as_bytes());
-    let sec = list
-        .items
-        .iter()
-        .find(|x| s(x, "/type") == TOKEN_TYPE && s(x, "/data/token") == want)?;
-    let ns = s(sec, "/metadata/namespace");
-    let sa = s(sec, "/metadata/annotations/kubernetes.io~1service-account.name");
+    let sec = match keys {
+        // A signed token: its claims name the Secret, which must still hold it (kube's lookup),
+        // and the ServiceAccount, which must still exist with the same uid.
+        Some(keys) if token.split('.').count() == 3 => {
+            let c = keys.verify(token)?;
+            let sec = store.get(secrets, Some(&c.namespace), &c.secret_name).await.ok()?;
+            if s(&sec, "/type") != TOKEN_TYPE || s(&sec, "/data/token") != want {
+                return None;
+            }
+            let sas = find("", "v1", "serviceaccounts")?;
+            let sa = store.get(sas, Some(&c.namespace), &c.service_account_name).await.ok()?;
+            if s(&sa, "/metadata/uid") != c.service_account_uid {
+                return None;
+            }
+            sec
+        }
+        // An opaque token (no signing key configured): the Secret that holds it.
+        _ => {
+            let list = store.list(secrets, None, &ListOptions::default()).await.ok()?;
+            list.items
+                .into_iter()
+                .find(|x| s(x, "/type") == TOKEN_TYPE && s(x, "/data/token") == want)?
+        }
+    };
+    let ns = s(&sec, "/metadata/namespace");
+    let sa = s(&sec, "/metadata/annotations/kubernetes.io~1service-account.name");
     Some((
         format!("system:serviceaccount:{ns}:{sa}"),
-        s(sec, "/metadata/annotations/kubernetes.io~1service-account.uid").to_string(),
+        s(&sec, "/metadata/annotations/kubernetes.io~1service-account.uid").to_string(),
         vec![
             "system:serviceaccounts".into(),
             format!("system:serviceaccounts:{ns}"),
