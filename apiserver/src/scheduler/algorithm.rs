@@ -230,7 +230,92 @@ pub fn filter(pod: &Value, ns: &NodeState, all: &[NodeState]) -> Vec<String> {
     if !topology_spread_ok(pod, ns, all) {
         why.push("node(s) didn't match pod topology spread constraints".into());
     }
+    if let Some(specific) = inter_pod_affinity(pod, ns, all) {
+        why.push("node(s) didn't match pod affinity/anti-affinity".into());
+        why.push(specific.into());
+    }
     why
+}
+
+/// The required terms of `pod`'s podAffinity or podAntiAffinity (`kind`).
+fn required_terms<'a>(pod: &'a Value, kind: &str) -> Vec<&'a Value> {
+    pod.pointer(&format!(
+        "/spec/affinity/{kind}/requiredDuringSchedulingIgnoredDuringExecution"
+    ))
+    .and_then(Value::as_array)
+    .map(|a| a.iter().collect())
+    .unwrap_or_default()
+}
+
+/// Whether `other` is selected by `term` of `owner` (its namespaces, default the owner's own).
+fn term_matches(term: &Value, owner: &Value, other: &Value) -> bool {
+    let namespaces: Vec<&str> = term
+        .get("namespaces")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let ns_ok = if namespaces.is_empty() {
+        namespace(other) == namespace(owner)
+    } else {
+        namespaces.contains(&namespace(other))
+    };
+    ns_ok && selector_matches(term.get("labelSelector"), &labels(other), true)
+}
+
+fn topology<'a>(node: &'a Value, key: &str) -> Option<&'a str> {
+    node.pointer("/metadata/labels")
+        .and_then(|l| l.get(key))
+        .and_then(Value::as_str)
+}
+
+/// kube's InterPodAffinity filter (required terms): the specific reason when `ns` fails it.
+fn inter_pod_affinity(pod: &Value, ns: &NodeState, all: &[NodeState]) -> Option<&'static str> {
+    let node = ns.node;
+    let existing = || all.iter().flat_map(|o| o.pods.iter().map(move |p| (o.node, *p)));
+    // Affinity: every term needs a matching pod in the node's domain for that term.
+    let affinity = required_terms(pod, "podAffinity");
+    if !affinity.is_empty() {
+        let mut any_match = false;
+        let mut ok = true;
+        for term in &affinity {
+            let key = s(term, "/topologyKey");
+            let Some(mine) = topology(node, key) else {
+                return Some("node(s) didn't match pod affinity rules");
+            };
+            let found = existing().any(|(n, p)| {
+                let all_terms = affinity.iter().all(|t| term_matches(t, pod, p));
+                any_match |= all_terms;
+                all_terms && topology(n, key) == Some(mine)
+            });
+            ok &= found;
+        }
+        // The first of a group of pods that attract each other may go anywhere its terms allow.
+        let self_match = affinity.iter().all(|t| term_matches(t, pod, pod));
+        if !ok && !(self_match && !any_match) {
+            return Some("node(s) didn't match pod affinity rules");
+        }
+    }
+    // Anti-affinity of the new pod: no matching pod in the node's domain.
+    for term in required_terms(pod, "podAntiAffinity") {
+        let key = s(term, "/topologyKey");
+        if let Some(mine) = topology(node, key) {
+            if existing().any(|(n, p)| topology(n, key) == Some(mine) && term_matches(term, pod, p)) {
+                return Some("node(s) didn't match pod anti-affinity rules");
+            }
+        }
+    }
+    // Anti-affinity of the pods already placed, toward the new pod.
+    for (n, p) in existing() {
+        for term in required_terms(p, "podAntiAffinity") {
+            let key = s(term, "/topologyKey");
+            if let (Some(theirs), Some(mine)) = (topology(n, key), topology(node, key)) {
+                if theirs == mine && term_matches(term, p, pod) {
+                    return Some("node(s) didn't satisfy existing pods anti-affinity rules");
+                }
+            }
+        }
+    }
+    None
 }
 
 /// PodTopologySpread, DoNotSchedule constraints only.
@@ -433,6 +518,50 @@ mod tests {
             Ok("a"),
             "b is not eligible so skew counts only a"
         );
+    }
+
+    #[test]
+    fn inter_pod_affinity_and_anti_affinity() {
+        let nodes = vec![node("a", "8", json!({})), node("b", "8", json!({}))];
+        let mut db = json!({"metadata":{"name":"db","namespace":"d","labels":{"app":"db"}},
+            "spec":{"nodeName":"a","containers":[{"name":"c"}]}});
+        let pods = vec![db.clone()];
+        let st = node_states(&nodes, &pods);
+        let term = json!([{"labelSelector":{"matchLabels":{"app":"db"}},"topologyKey":"kubernetes.io/hostname"}]);
+        let mut near = pod("100m");
+        near["spec"]["affinity"] = json!({"podAffinity":{"requiredDuringSchedulingIgnoredDuringExecution": term}});
+        assert_eq!(schedule(&near, &st).as_deref(), Ok("a"));
+        let mut far = pod("100m");
+        far["spec"]["affinity"] = json!({"podAntiAffinity":{"requiredDuringSchedulingIgnoredDuringExecution": term}});
+        assert_eq!(schedule(&far, &st).as_deref(), Ok("b"));
+        // A pod in another namespace is not matched unless the term names it.
+        let mut other_ns = near.clone();
+        other_ns["metadata"]["namespace"] = json!("e");
+        assert_eq!(
+            schedule(&other_ns, &st),
+            Err("0/2 nodes are available: 2 node(s) didn't match pod affinity rules, 2 node(s) didn't match pod affinity/anti-affinity.".into())
+        );
+        other_ns["spec"]["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
+            ["namespaces"] = json!(["d"]);
+        assert_eq!(schedule(&other_ns, &st).as_deref(), Ok("a"));
+        // The placed pod's own anti-affinity keeps app=x pods off its node.
+        db["spec"]["affinity"] = json!({"podAntiAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":
+            [{"labelSelector":{"matchLabels":{"app":"x"}},"topologyKey":"kubernetes.io/hostname"}]}});
+        let pods = vec![db];
+        let st = node_states(&nodes, &pods);
+        assert_eq!(schedule(&pod("100m"), &st).as_deref(), Ok("b"));
+        assert_eq!(
+            filter(&pod("100m"), &st[0], &st),
+            vec![
+                "node(s) didn't match pod affinity/anti-affinity".to_string(),
+                "node(s) didn't satisfy existing pods anti-affinity rules".to_string()
+            ]
+        );
+        // The first of a self-attracting group may go anywhere.
+        let mut first = pod("100m");
+        first["spec"]["affinity"] = json!({"podAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":
+            [{"labelSelector":{"matchLabels":{"app":"x"}},"topologyKey":"kubernetes.io/hostname"}]}});
+        assert!(schedule(&first, &node_states(&nodes, &[])).is_ok());
     }
 
     #[test]
