@@ -291,7 +291,8 @@ fn inter_pod_affinity(pod: &Value, ns: &NodeState, all: &[NodeState]) -> Option<
         }
         // The first of a group of pods that attract each other may go anywhere its terms allow.
         let self_match = affinity.iter().all(|t| term_matches(t, pod, pod));
-        if !ok && !(self_match && !any_match) {
+        let first_of_group = self_match && !any_match;
+        if !ok && !first_of_group {
             return Some("node(s) didn't match pod affinity rules");
         }
     }
