@@ -374,21 +374,130 @@ pub fn score(pod: &Value, ns: &NodeState) -> f64 {
     least + balanced + 2.0 * spread
 }
 
+/// The preferred inter-pod (anti-)affinity of `pod` toward the pods in `ns`'s domains, and
+/// theirs toward it (kube's InterPodAffinity score, before normalisation).
+fn inter_pod_preference(pod: &Value, ns: &NodeState, all: &[NodeState]) -> f64 {
+    let terms = |p: &Value, kind: &str| -> Vec<(f64, Value)> {
+        p.pointer(&format!(
+            "/spec/affinity/{kind}/preferredDuringSchedulingIgnoredDuringExecution"
+        ))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|w| {
+            let weight = w.get("weight").and_then(Value::as_f64)?;
+            Some((weight, w.get("podAffinityTerm")?.clone()))
+        })
+        .collect()
+    };
+    let mut total = 0.0;
+    for other in all {
+        for p in &other.pods {
+            for (sign, kind) in [(1.0, "podAffinity"), (-1.0, "podAntiAffinity")] {
+                for (w, term) in terms(pod, kind) {
+                    let key = s(&term, "/topologyKey");
+                    if topology(ns.node, key).is_some()
+                        && topology(ns.node, key) == topology(other.node, key)
+                        && term_matches(&term, pod, p)
+                    {
+                        total += sign * w;
+                    }
+                }
+                for (w, term) in terms(p, kind) {
+                    let key = s(&term, "/topologyKey");
+                    if topology(ns.node, key).is_some()
+                        && topology(ns.node, key) == topology(other.node, key)
+                        && term_matches(&term, p, pod)
+                    {
+                        total += sign * w;
+                    }
+                }
+            }
+        }
+    }
+    total
+}
+
+/// The size of `image` on `node`, if the node has it (names compared with an implied `:latest`).
+fn image_size(node: &Value, image: &str) -> Option<f64> {
+    let norm = |i: &str| {
+        let tagged = i.rsplit('/').next().is_some_and(|last| last.contains(':')) || i.contains('@');
+        if tagged {
+            i.to_string()
+        } else {
+            format!("{i}:latest")
+        }
+    };
+    let want = norm(image);
+    node.pointer("/status/images")
+        .and_then(Value::as_array)?
+        .iter()
+        .find(|e| {
+            e.get("names").and_then(Value::as_array).is_some_and(|n| {
+                n.iter()
+                    .filter_map(Value::as_str)
+                    .any(|n| norm(n) == want || n.ends_with(&format!("/{want}")))
+            })
+        })
+        .and_then(|e| e.get("sizeBytes").and_then(Value::as_f64))
+}
+
+/// kube's ImageLocality score: the sizes of the pod's images already on the node, each scaled
+/// by the share of nodes that have it, between 23 MB and 1000 MB per container.
+fn image_locality(pod: &Value, ns: &NodeState, all: &[NodeState]) -> f64 {
+    const MIN: f64 = 23.0 * 1024.0 * 1024.0;
+    const MAX_PER_CONTAINER: f64 = 1000.0 * 1024.0 * 1024.0;
+    let images: Vec<&str> = pod
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|c| s(c, "/image"))
+        .collect();
+    if images.is_empty() || all.is_empty() {
+        return 0.0;
+    }
+    let sum: f64 = images
+        .iter()
+        .filter_map(|img| {
+            let size = image_size(ns.node, img)?;
+            let spread = all.iter().filter(|o| image_size(o.node, img).is_some()).count() as f64 / all.len() as f64;
+            Some(size * spread)
+        })
+        .sum();
+    let max = MAX_PER_CONTAINER * images.len() as f64;
+    (sum.clamp(MIN, max) - MIN) * 100.0 / (max - MIN)
+}
+
 /// Where `pod` goes, or the FailedScheduling message.
 pub fn schedule(pod: &Value, nodes: &[NodeState]) -> Result<String, String> {
     let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
-    let mut best: Option<(f64, &str)> = None;
+    let mut feasible: Vec<&NodeState> = Vec::new();
     for ns in nodes {
         let why = filter(pod, ns, nodes);
         if why.is_empty() {
-            let sc = score(pod, ns);
-            if best.is_none_or(|(b, _)| sc > b) {
-                best = Some((sc, name(ns.node)));
-            }
+            feasible.push(ns);
         } else {
             for w in why {
                 *reasons.entry(w).or_default() += 1;
             }
+        }
+    }
+    // Scores normalised over the feasible nodes (kube's NormalizeScore), then summed.
+    let affinity: Vec<f64> = feasible.iter().map(|ns| inter_pod_preference(pod, ns, nodes)).collect();
+    let (lo, hi) = affinity
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+    let mut best: Option<(f64, &str)> = None;
+    for (i, ns) in feasible.iter().enumerate() {
+        let aff = if hi > lo {
+            (affinity[i] - lo) * 100.0 / (hi - lo)
+        } else {
+            0.0
+        };
+        let sc = score(pod, ns) + image_locality(pod, ns, nodes) + aff;
+        if best.is_none_or(|(b, _)| sc > b) {
+            best = Some((sc, name(ns.node)));
         }
     }
     if let Some((_, n)) = best {
@@ -563,6 +672,43 @@ mod tests {
         first["spec"]["affinity"] = json!({"podAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":
             [{"labelSelector":{"matchLabels":{"app":"x"}},"topologyKey":"kubernetes.io/hostname"}]}});
         assert!(schedule(&first, &node_states(&nodes, &[])).is_ok());
+    }
+
+    #[test]
+    fn preferred_affinity_and_image_locality_steer_the_choice() {
+        let nodes = vec![node("a", "8", json!({})), node("b", "8", json!({}))];
+        let cache = json!({"metadata":{"name":"cache","namespace":"d","labels":{"app":"cache"}},
+            "spec":{"nodeName":"b","containers":[{"name":"c"}]}});
+        let pods = vec![cache];
+        let st = node_states(&nodes, &pods);
+        let pref = |kind: &str| {
+            json!({kind: {"preferredDuringSchedulingIgnoredDuringExecution":[{"weight":100,
+                "podAffinityTerm":{"labelSelector":{"matchLabels":{"app":"cache"}},"topologyKey":"kubernetes.io/hostname"}}]}})
+        };
+        // Without preferences least-allocated picks the emptier node a ...
+        assert_eq!(schedule(&pod("100m"), &st).as_deref(), Ok("a"));
+        // ... a preference for the cache pulls it to b, an anti-preference keeps it on a.
+        let mut near = pod("100m");
+        near["spec"]["affinity"] = pref("podAffinity");
+        assert_eq!(schedule(&near, &st).as_deref(), Ok("b"));
+        let mut far = pod("100m");
+        far["spec"]["affinity"] = pref("podAntiAffinity");
+        assert_eq!(schedule(&far, &st).as_deref(), Ok("a"));
+        // A large image already on b draws the pod there.
+        let big = json!({"status":{"allocatable":{"cpu":"8","memory":"4Gi","pods":"110"},
+            "images":[{"names":["docker.io/library/big:1"],"sizeBytes":900_000_000u64}]}});
+        let nodes = vec![node("a", "8", json!({})), node("b", "8", big)];
+        let st = node_states(&nodes, &[]);
+        let mut p = pod("100m");
+        p["spec"]["containers"][0]["image"] = json!("docker.io/library/big:1");
+        assert_eq!(schedule(&p, &st).as_deref(), Ok("b"));
+        assert!(image_locality(&p, &st[1], &st) > image_locality(&p, &st[0], &st));
+        assert_eq!(image_size(st[1].node, "docker.io/library/big:1"), Some(900_000_000.0));
+        assert_eq!(
+            image_size(st[1].node, "docker.io/library/big"),
+            None,
+            "an implied :latest"
+        );
     }
 
     #[test]
