@@ -1,6 +1,6 @@
 //! One test run, start to verdict: start (or attach to) the cluster, run clients, watchers and
-//! the nemesis for the time limit, heal, write a sentinel, collect the reference watch log and
-//! final member states, check, report.
+//! the nemesis for the time limit, heal, write a sentinel, read the final states, collect the
+//! reference watch log up to the newest revision they saw, check, report.
 //!
 //! Owner: `run` owns the cluster; every process and namespace is released when it returns or
 //! is dropped (also on error or Ctrl-C), through the cluster's Drop guards.
@@ -109,6 +109,7 @@ async fn member_state(url: &str, member: usize, keys: &Keys, rev: i64, deadline:
                 return MemberState {
                     member,
                     kvs: None,
+                    rev: 0,
                     error: Some(e.to_string()),
                 }
             }
@@ -139,6 +140,7 @@ async fn member_state(url: &str, member: usize, keys: &Keys, rev: i64, deadline:
                     return MemberState {
                         member,
                         kvs: Some(kvs),
+                        rev: at,
                         error: None,
                     };
                 }
@@ -151,6 +153,7 @@ async fn member_state(url: &str, member: usize, keys: &Keys, rev: i64, deadline:
     MemberState {
         member,
         kvs: None,
+        rev: 0,
         error: Some(error),
     }
 }
@@ -304,22 +307,9 @@ pub async fn run(cfg: Config) -> Result<Outcome> {
         c.wait_healthy(Duration::from_secs(30)).await?;
     }
     let sentinel = write_sentinel(&endpoints, &keys, Instant::now() + Duration::from_secs(20)).await?;
-    wenv.target.store(sentinel, Ordering::Relaxed);
-    // The reference replays the whole run: allow time in proportion to its length.
-    // etcd replays history at ~10k revisions/s (1000 per batch, every 100 ms).
-    let replay = Duration::from_secs(60) + cfg.time_limit / 5;
-    let reference = watcher::run(wenv.clone(), usize::MAX, start_rev, false, Instant::now() + replay).await;
-    let reference_complete = reference.caught_up;
-    if !reference_complete {
-        say(format!(
-            "reference watch did not reach the sentinel within {}s",
-            replay.as_secs()
-        ));
-    }
-    let mut logs = Vec::new();
-    for w in watchers {
-        logs.push(w.await.context("watcher task")?);
-    }
+    // The final reads come before the reference: a write still in flight (a proposal a
+    // partition held back, delivered once it healed) may commit after the sentinel, so the
+    // reference and the watchers run to the newest revision any final read saw.
     let final_read = workload::final_read(
         &shared,
         report::svg::FINAL_PROCESS,
@@ -329,6 +319,32 @@ pub async fn run(cfg: Config) -> Result<Outcome> {
     let mut members = Vec::new();
     for (i, url) in endpoints.iter().enumerate() {
         members.push(member_state(url, i, &keys, sentinel, Instant::now() + Duration::from_secs(10)).await);
+    }
+    let read_rev = match &final_read {
+        Some(Ret::Range { rev, .. }) => *rev,
+        _ => 0,
+    };
+    let end = members.iter().map(|m| m.rev).fold(sentinel.max(read_rev), i64::max);
+    if end > sentinel {
+        say(format!(
+            "writes committed after the sentinel ({sentinel}): the history runs to {end}"
+        ));
+    }
+    wenv.target.store(end, Ordering::Relaxed);
+    // The reference replays the whole run: allow time in proportion to its length.
+    // etcd replays history at ~10k revisions/s (1000 per batch, every 100 ms).
+    let replay = Duration::from_secs(60) + cfg.time_limit / 5;
+    let reference = watcher::run(wenv.clone(), usize::MAX, start_rev, false, Instant::now() + replay).await;
+    let reference_complete = reference.caught_up;
+    if !reference_complete {
+        say(format!(
+            "reference watch did not reach revision {end} within {}s",
+            replay.as_secs()
+        ));
+    }
+    let mut logs = Vec::new();
+    for w in watchers {
+        logs.push(w.await.context("watcher task")?);
     }
     let end_ns = rec.now();
     let ops = rec.ops();
@@ -352,7 +368,7 @@ pub async fn run(cfg: Config) -> Result<Outcome> {
     let mut linear = tokio::task::spawn_blocking(move || checker::check_linear(&ops_for_check, nkeys, budget)).await?;
     linear.info_resolved = resolved.len();
     let contiguous = matches!(cfg.target, Target::Spawn { .. });
-    let watch = checker::watch::check(&reference, &logs, sentinel, contiguous);
+    let watch = checker::watch::check(&reference, &logs, end, contiguous);
     let durability = checker::durability::check(
         &ops,
         &keys,

@@ -1,7 +1,9 @@
 //! Durability: every acknowledged write is in the final history at the revision it was
 //! acknowledged with (later writes may overwrite it, but never erase it); no write appears that
 //! nobody issued; every read's (value, mod_revision) matches the history; and after healing,
-//! every member and a final linearizable read agree with the history's final state.
+//! every member and a final linearizable read agree with the history's state at the revision
+//! each of them read (a write still in flight at the end, e.g. a proposal delivered late after a
+//! partition, may commit after the sentinel; the reference runs to the newest revision read).
 //!
 //! The final history is the reference watch log (see `watch`), which is itself replayed.
 
@@ -31,11 +33,13 @@ struct Change {
     value: Option<Value>,
 }
 
-/// Final state of one member: register values read member-locally after convergence.
+/// Final state of one member: register values read member-locally after convergence, at
+/// revision `rev`.
 #[derive(Clone, Debug, Serialize)]
 pub struct MemberState {
     pub member: usize,
     pub kvs: Option<Vec<(usize, Kv)>>,
+    pub rev: i64,
     pub error: Option<String>,
 }
 
@@ -153,23 +157,30 @@ pub fn check(
         }
     }
 
-    // Final state: replay the history; members and the final read must agree.
-    let mut fin: BTreeMap<usize, Value> = BTreeMap::new();
-    for c in by_rev.values().flatten() {
-        match c.value {
-            Some(v) => fin.insert(c.key, v),
-            None => fin.remove(&c.key),
-        };
-    }
-    let compare = |who: String, kvs: &[(usize, Kv)], problems: &mut Vec<String>| {
+    // Final state: replay the history up to each read's revision; members and the final read
+    // must agree with it.
+    let state_at = |at: i64| {
+        let mut state: BTreeMap<usize, Value> = BTreeMap::new();
+        for c in by_rev.range(..=at).flat_map(|(_, cs)| cs) {
+            match c.value {
+                Some(v) => state.insert(c.key, v),
+                None => state.remove(&c.key),
+            };
+        }
+        state
+    };
+    let compare = |who: String, kvs: &[(usize, Kv)], at: i64, problems: &mut Vec<String>| {
         let got: BTreeMap<usize, Value> = kvs.iter().map(|(k, kv)| (*k, kv.value)).collect();
-        if got != fin {
-            problems.push(format!("{who} final state {got:?} differs from the history's {fin:?}"));
+        let want = state_at(at);
+        if got != want {
+            problems.push(format!(
+                "{who} final state {got:?} at revision {at} differs from the history's {want:?}"
+            ));
         }
     };
     for m in members {
         match &m.kvs {
-            Some(kvs) => compare(format!("member m{}", m.member), kvs, &mut r.problems),
+            Some(kvs) => compare(format!("member m{}", m.member), kvs, m.rev, &mut r.problems),
             None => r.problems.push(format!(
                 "member m{} could not be read at the end: {}",
                 m.member,
@@ -178,7 +189,7 @@ pub fn check(
         }
     }
     match final_read {
-        Some(Ret::Range { kvs, .. }) => compare("final linearizable read".into(), kvs, &mut r.problems),
+        Some(Ret::Range { kvs, rev }) => compare("final linearizable read".into(), kvs, *rev, &mut r.problems),
         _ => r.problems.push("final linearizable read failed".into()),
     }
     r.valid = r.problems.is_empty() && r.lost == 0;
@@ -306,10 +317,11 @@ mod tests {
             ..Default::default()
         }
     }
-    fn final_state(kvs: Vec<(usize, Kv)>) -> Vec<MemberState> {
+    fn final_state(kvs: Vec<(usize, Kv)>, rev: i64) -> Vec<MemberState> {
         vec![MemberState {
             member: 0,
             kvs: Some(kvs),
+            rev,
             error: None,
         }]
     }
@@ -332,9 +344,62 @@ mod tests {
             kvs: fin.clone(),
             rev: 3,
         };
-        let rep = check(&ops, &keys(), &r, &final_state(fin), Some(&fr));
+        let rep = check(&ops, &keys(), &r, &final_state(fin, 3), Some(&fr));
         assert!(rep.valid, "{:?}", rep.problems);
         assert_eq!((rep.acked, rep.lost, rep.info_applied, rep.info_total), (1, 0, 1, 2));
+    }
+
+    /// An info write delivered late (after the sentinel, 3) is read by the final read at 4: the
+    /// history up to 4 explains it. A member read at 3 must not show it; one that does is wrong.
+    #[test]
+    fn final_reads_are_compared_at_their_own_revision() {
+        let ops = vec![
+            op(
+                0,
+                Call::Put { key: 0, value: 1 },
+                Outcome::Ok,
+                Some(Ret::Put { prev: None, rev: 2 }),
+            ),
+            op(1, Call::Put { key: 0, value: 9 }, Outcome::Info, None),
+        ];
+        // Revision 3 is the sentinel (not a register), 4 the late write.
+        let r = reference(vec![ev(0, Some(1), 2), ev(0, Some(9), 4)]);
+        let late = vec![(0, Kv { value: 9, mod_rev: 4 })];
+        let before = vec![(0, Kv { value: 1, mod_rev: 2 })];
+        let fr = Ret::Range {
+            kvs: late.clone(),
+            rev: 4,
+        };
+        let members = vec![
+            MemberState {
+                member: 0,
+                kvs: Some(before.clone()),
+                rev: 3,
+                error: None,
+            },
+            MemberState {
+                member: 1,
+                kvs: Some(late.clone()),
+                rev: 4,
+                error: None,
+            },
+        ];
+        let rep = check(&ops, &keys(), &r, &members, Some(&fr));
+        assert!(rep.valid, "{:?}", rep.problems);
+        assert_eq!(rep.info_applied, 1);
+
+        let wrong = vec![MemberState {
+            member: 2,
+            kvs: Some(late),
+            rev: 3,
+            error: None,
+        }];
+        let rep = check(&ops, &keys(), &r, &wrong, Some(&fr));
+        assert!(
+            rep.problems.iter().any(|p| p.starts_with("member m2 final state")),
+            "{:?}",
+            rep.problems
+        );
     }
 
     #[test]
@@ -384,11 +449,13 @@ mod tests {
             MemberState {
                 member: 0,
                 kvs: Some(fin.clone()),
+                rev: 3,
                 error: None,
             },
             MemberState {
                 member: 1,
                 kvs: Some(vec![]),
+                rev: 3,
                 error: None,
             },
         ];
@@ -432,7 +499,7 @@ mod tests {
             kvs: fin.clone(),
             rev: 2,
         };
-        let rep = check(&ops, &keys(), &r, &final_state(fin), Some(&fr));
+        let rep = check(&ops, &keys(), &r, &final_state(fin, 2), Some(&fr));
         assert!(
             rep.problems.iter().any(|p| p.contains("mod_revision 7")),
             "{:?}",

@@ -1,8 +1,8 @@
-//! Watch guarantees: each watcher's events, from its start revision to the final sentinel
-//! revision, must be exactly the reference log's (ordered, unique, no gaps, resumed correctly
-//! after broken streams), no revision split across responses, and `prev_kv` / kv metadata
-//! consistent with the replayed history, and progress notifications (bookmarks) never ahead of
-//! the events delivered.
+//! Watch guarantees: each watcher's events, from its start revision to the end revision (the
+//! sentinel's, or the newest a final read saw), must be exactly the reference log's (ordered,
+//! unique, no gaps, resumed correctly after broken streams), no revision split across
+//! responses, and `prev_kv` / kv metadata consistent with the replayed history, and progress
+//! notifications (bookmarks) never ahead of the events delivered.
 //!
 //! The reference is a watcher opened from the run's first revision after all faults healed.
 
@@ -85,7 +85,7 @@ pub fn check_reference(reference: &WatchLog, target: i64, contiguous: bool, prob
     }
     if !reference.caught_up || last_rev < target {
         problems.push(format!(
-            "reference: ended at revision {last_rev}, before the sentinel {target}"
+            "reference: ended at revision {last_rev}, before the end revision {target}"
         ));
     }
 }
@@ -158,7 +158,7 @@ pub fn check_watcher(log: &WatchLog, reference: &[&Event], target: i64, problems
         }
     }
     if !log.caught_up {
-        problems.push(format!("watcher {w}: never reached the sentinel revision {target}"));
+        problems.push(format!("watcher {w}: never reached the end revision {target}"));
     }
     // Bookmarkable: a progress notification at R means every event up to R was delivered.
     for p in log.progress.iter().filter(|p| p.rev <= target) {
