@@ -345,6 +345,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_read_never_sees_versions_past_the_published_revision() {
+        let (_d, s) = open_temp();
+        put(&s, "a", "0");
+        let mut staged = Staged::default();
+        let mut t = s.write_after(&staged);
+        t.put(b"a", b"1", 0).expect("put");
+        t.put(b"b", b"1", 0).expect("put");
+        t.stage(20, 1, &mut staged);
+        // What `flush` does first: the batch is in the backend, its revision not yet published.
+        let batch = std::mem::take(&mut staged.batch);
+        s.backend().write(batch).expect("write");
+        let r = s.range(&KeyRange::new(b"\0", b"\0"), 0, 0, false).expect("range");
+        assert_eq!(r.rev, 2);
+        assert_eq!(r.count, 1, "b is newer than the header");
+        assert_eq!(r.kvs[0].value, b"0");
+        assert_eq!(r.kvs[0].mod_revision, 2);
+    }
+
+    #[test]
     fn txn_writes_share_one_revision_with_sub_revisions() {
         let (_d, s) = open_temp();
         put(&s, "a", "0");
