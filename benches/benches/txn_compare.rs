@@ -104,6 +104,7 @@ fn watch_dispatch(c: &mut Criterion) {
         },
         prev: None,
         deleted: false,
+        prev_partial: false,
     };
     let mut g = c.benchmark_group("watch_notify");
     for (watchers, matching) in [(10usize, true), (1000, true), (1000, false)] {

@@ -219,6 +219,12 @@ impl RaftHandle {
     pub fn status(&self) -> RaftStatus {
         self.status.read().clone()
     }
+
+    /// Reads one thing from the status without copying it (the request path asks for the
+    /// term or the leader on every request).
+    pub fn with_status<T>(&self, f: impl FnOnce(&RaftStatus) -> T) -> T {
+        f(&self.status.read())
+    }
 }
 
 /// A linearizable read waiting for its read index.

@@ -124,7 +124,16 @@ pub struct Applier {
     pub auth: Arc<AuthStore>,
 }
 
-fn rev_header(rev: i64) -> Option<ResponseHeader> {
+/// The ID the proposer waits on.
+pub(super) fn request_id(req: &InternalRaftRequest) -> u64 {
+    req.header
+        .as_ref()
+        .map(|h| h.id)
+        .filter(|id| *id != 0)
+        .unwrap_or(req.id)
+}
+
+pub(super) fn rev_header(rev: i64) -> Option<ResponseHeader> {
     Some(ResponseHeader {
         revision: rev,
         ..Default::default()
@@ -160,13 +169,14 @@ impl Applier {
                 return None;
             }
         };
-        let id = req
-            .header
-            .as_ref()
-            .map(|h| h.id)
-            .filter(|id| *id != 0)
-            .unwrap_or(req.id);
-        let outcome = self.dispatch(&req, c.index, c.term);
+        self.apply_request(c, &req)
+    }
+
+    /// [`Applier::apply`] once the entry is decoded (and known to be above the consistent
+    /// index).
+    pub(super) fn apply_request(&self, c: &Committed, req: &InternalRaftRequest) -> Option<(u64, ApplyOutcome)> {
+        let id = request_id(req);
+        let outcome = self.dispatch(req, c.index, c.term);
         if outcome.is_err() && self.store.consistent_index() < c.index {
             if let Err(e) = self.store.mark_applied(c.index, c.term) {
                 tracing::error!(error = %e, index = c.index, "cannot record applied index");
@@ -493,7 +503,7 @@ impl Applier {
 
     /// etcd's quota: writes are refused once the backend is over `--quota-backend-bytes`,
     /// which also raises the NOSPACE alarm (until an operator disarms it).
-    fn check_space(&self, cost: usize) -> Result<()> {
+    pub(super) fn check_space(&self, cost: usize) -> Result<()> {
         if self.alarms.has(AlarmType::Nospace) {
             return Err(Error::NoSpace);
         }

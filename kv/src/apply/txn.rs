@@ -1,6 +1,7 @@
 //! Range and Txn evaluation: etcd's rules for limits, sorting, revision filters, compares,
 //! the pre-computed txn path, and the per-op checks, over any read view.
 
+use std::borrow::Cow;
 use std::cmp::Ordering as CmpOrdering;
 
 use proto::etcdserverpb::{
@@ -257,13 +258,17 @@ pub fn put(t: &mut WriteTxn<'_>, p: &PutRequest) -> Result<PutResponse> {
     let (value, lease) = if p.ignore_value || p.ignore_lease {
         let prev = t.get(&p.key)?.ok_or(Error::KeyNotFound)?;
         (
-            if p.ignore_value { prev.value } else { p.value.clone() },
+            if p.ignore_value {
+                Cow::Owned(prev.value)
+            } else {
+                Cow::Borrowed(&p.value[..])
+            },
             if p.ignore_lease { prev.lease } else { p.lease },
         )
     } else {
-        (p.value.clone(), p.lease)
+        (Cow::Borrowed(&p.value[..]), p.lease)
     };
-    let prev = t.put(&p.key, &value, lease)?;
+    let prev = t.put_with(&p.key, &value, lease, p.prev_kv)?;
     Ok(PutResponse {
         header: header(t.revision()),
         prev_kv: if p.prev_kv { prev } else { None },

@@ -42,6 +42,11 @@ impl Batch {
         self.ops.push((cf, key.into(), None));
     }
 
+    /// Moves every write of `other` to the end of this batch.
+    pub fn append(&mut self, other: Batch) {
+        self.ops.extend(other.ops);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
     }

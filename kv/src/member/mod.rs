@@ -68,7 +68,7 @@ impl Member {
             cluster_id: self.cluster_id,
             member_id: self.id,
             revision: rev,
-            raft_term: self.raft.status().term,
+            raft_term: self.raft.with_status(|s| s.term),
         }
     }
 
@@ -78,7 +78,7 @@ impl Member {
     }
 
     pub fn has_leader(&self) -> bool {
-        self.raft.status().leader != 0
+        self.raft.with_status(|s| s.leader != 0)
     }
 
     /// Puts a request through raft and waits until it is applied.
@@ -159,7 +159,7 @@ impl Member {
 
     /// Whether this member is a learner (learners serve only serializable reads and status).
     pub fn is_learner(&self) -> bool {
-        self.raft.status().learners.contains(&self.id)
+        self.raft.with_status(|s| s.learners.contains(&self.id))
     }
 
     /// Waits until this member has applied everything committed when the read arrived:
@@ -179,7 +179,7 @@ impl Member {
     /// A client connection to the leader's client URL, for the requests etcd forwards to the
     /// leader (lease keep-alive and time-to-live).
     pub fn leader_channel(&self) -> Result<tonic::transport::Channel> {
-        let leader = self.raft.status().leader;
+        let leader = self.raft.with_status(|s| s.leader);
         if leader == 0 {
             return Err(Error::NoLeader);
         }

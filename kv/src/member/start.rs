@@ -18,7 +18,7 @@ use wal::{Snapshotter, Wal, WalOptions, WalSnapshot};
 use super::identity::{cluster_id, initial_members, MemberInfo};
 use super::persist::WalPersist;
 use super::Member;
-use crate::apply::{Alarms, Applier, IdGen, Wait};
+use crate::apply::{Alarms, Applier, Group, IdGen, Wait};
 use crate::backend::{Backend, Batch, Cf};
 use crate::config::{Compaction, Config};
 use crate::error::Error;
@@ -445,13 +445,24 @@ fn spawn_apply_loop(
     snap_dir: std::path::PathBuf,
 ) -> anyhow::Result<()> {
     std::thread::Builder::new().name("apply".into()).spawn(move || {
+        // Waiters are woken, and the applied index moves, only once an entry's effects are
+        // written: runs of plain puts share one backend write (see `apply::group`).
+        let mut deliver = |index: u64, out: Option<(u64, crate::apply::ApplyOutcome)>| {
+            if let Some((id, outcome)) = out {
+                wait.trigger(id, outcome);
+            }
+            applied_index.store(index, Ordering::Release);
+        };
+        let mut group = Group::default();
         while let Some(batch) = rx.blocking_recv() {
             let Some(last) = batch.last().map(|c| c.index) else {
                 continue;
             };
             metrics.proposals_committed.set(last as i64);
+            let started = std::time::Instant::now();
             for c in &batch {
                 if c.install_snapshot {
+                    applier.flush_group(&mut group, &mut deliver);
                     if let Err(e) = applier.install_snapshot(&snap_dir, c.index) {
                         // The log after this snapshot cannot apply on anything else.
                         eprintln!("kv: cannot install the snapshot from the leader: {e}");
@@ -460,19 +471,16 @@ fn spawn_apply_loop(
                     applied_index.store(applier.store.consistent_index().max(c.index), Ordering::Release);
                     continue;
                 }
-                let started = std::time::Instant::now();
-                if let Some((id, outcome)) = applier.apply(c) {
-                    metrics.backend_commit.observe(started.elapsed().as_secs_f64());
-                    wait.trigger(id, outcome);
-                }
+                applier.apply_grouped(c, &mut group, &mut deliver);
                 if applier.removed.load(Ordering::Acquire) {
                     // As etcd: a removed member stops serving (after answering its caller).
                     std::thread::sleep(Duration::from_millis(300));
                     eprintln!("kv: the member has been permanently removed from the cluster");
                     std::process::exit(1);
                 }
-                applied_index.store(c.index, Ordering::Release);
             }
+            applier.flush_group(&mut group, &mut deliver);
+            metrics.backend_commit.observe(started.elapsed().as_secs_f64());
             metrics.proposals_applied.set(last as i64);
             let _ = applied_tx.send(last);
         }

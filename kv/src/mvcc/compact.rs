@@ -65,6 +65,7 @@ impl KvStore {
         b.put(Cf::Meta, META_COMPACT_REV, (rev as u64).to_be_bytes().to_vec());
         put_meta_index(&mut b, index, term);
         self.backend().write(b)?;
+        self.latest.forget_deleted();
         self.compacted.store(rev, Ordering::Release);
         self.consistent_index.store(index, Ordering::Release);
         Ok(())

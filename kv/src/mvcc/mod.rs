@@ -2,14 +2,16 @@
 //! main revision (sub-revisions order the writes inside it), every key keeps its versions
 //! until compaction, and reads name the revision they see.
 //!
-//! There is no in-memory index: the `key` column family orders versions by user key, newest
-//! first, so a read at any revision is one seek per key and a restart reads three counters.
-//! One writer (the apply loop) at a time; any number of concurrent readers.
+//! There is no in-memory index of versions: the `key` column family orders versions by user
+//! key, newest first, so a read at any revision is one seek per key and a restart reads three
+//! counters. Writes consult a bounded cache of each key's newest metadata (`latest`) instead
+//! of the backend. One writer (the apply loop) at a time; any number of concurrent readers.
 
 mod compact;
 mod hash;
 mod history;
 pub mod keys;
+mod latest;
 mod read;
 mod txn;
 
@@ -25,8 +27,9 @@ use crate::backend::{Backend, Cf};
 use crate::error::{Error, Result};
 
 pub use history::HistoryEvent;
+use latest::LatestIndex;
 pub use read::RangeResult;
-pub use txn::{Change, WriteTxn};
+pub use txn::{Change, Staged, WriteTxn};
 
 /// A point in the store's history: `main` counts writes, `sub` orders the writes inside one.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -117,6 +120,8 @@ pub struct KvStore {
     current: AtomicI64,
     compacted: AtomicI64,
     consistent_index: AtomicU64,
+    /// Each recently written key's newest version, for puts (see `latest`).
+    latest: LatestIndex,
 }
 
 fn read_u64(backend: &Backend, key: &[u8]) -> Result<Option<u64>> {
@@ -143,6 +148,7 @@ impl KvStore {
             current: AtomicI64::new(current),
             compacted: AtomicI64::new(compacted),
             consistent_index: AtomicU64::new(ci),
+            latest: LatestIndex::default(),
         })
     }
 
@@ -158,6 +164,7 @@ impl KvStore {
         let compacted = read_u64(&backend, META_COMPACT_REV)?.unwrap_or(0) as i64;
         let ci = read_u64(&backend, META_CONSISTENT_INDEX)?.unwrap_or(0);
         self.backend.store(backend);
+        self.latest.clear();
         self.compacted.store(compacted, Ordering::Release);
         self.consistent_index.store(ci, Ordering::Release);
         self.current.store(current, Ordering::Release);

@@ -49,9 +49,10 @@ impl KvStore {
     pub(crate) fn scan(&self, range: &KeyRange, rev: i64, mut f: impl FnMut(bool, &[u8]) -> Result<()>) -> Result<()> {
         let backend = self.backend();
         let mut it = backend.iter(Cf::Key)?;
-        // Even a read at the current revision bounds what it returns by it: a version newer
-        // than the header's revision must never be seen (kube-apiserver lists at that revision
-        // and watches from it), whatever the apply loop has written meanwhile.
+        // Even a read at the current revision bounds what it returns by it: the apply loop
+        // writes a batch of puts before it publishes their revisions, and a version newer than
+        // the header's revision must not be seen (kube-apiserver lists at that revision and
+        // watches from it).
         it.seek(&keys::key_start(range.start()));
         while let Some((ukey, r)) = current_version(&it)? {
             if ukey.as_slice() < range.start() || range.is_past(&ukey) {

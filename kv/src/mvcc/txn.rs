@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use prost::Message;
 use proto::mvccpb::KeyValue;
 
+use super::latest::Latest;
 use super::{keys, put_meta_index, KeyRange, KvStore, RangeResult, Revision, META_CURRENT_REV};
 use crate::backend::{Batch, Cf};
 use crate::error::{Error, Result};
@@ -19,6 +20,9 @@ pub struct Change {
     /// The version it replaced.
     pub prev: Option<KeyValue>,
     pub deleted: bool,
+    /// `prev` holds only the key, revisions, version and lease: its value was not read
+    /// (the watch hub reads it for watchers that ask for prev_kv).
+    pub prev_partial: bool,
 }
 
 /// A write in progress; nothing is visible to other readers until `commit`.
@@ -27,8 +31,9 @@ pub struct WriteTxn<'a> {
     rev: i64,
     sub: i64,
     batch: Batch,
-    /// The state this transaction gave each key it wrote (None = deleted).
-    overlay: BTreeMap<Vec<u8>, Option<KeyValue>>,
+    /// The state this transaction gave each key it wrote: the index of the put in
+    /// `changes`, or None = deleted.
+    overlay: BTreeMap<Vec<u8>, Option<usize>>,
     changes: Vec<Change>,
 }
 
@@ -75,10 +80,15 @@ impl<'a> WriteTxn<'a> {
         &mut self.batch
     }
 
+    /// The version this transaction's put number `i` (in `changes`) wrote.
+    fn own(&self, i: Option<usize>) -> Option<&KeyValue> {
+        i.and_then(|i| self.changes.get(i)).map(|c| &c.kv)
+    }
+
     /// The live value of `key` as this transaction sees it.
     pub fn get(&self, key: &[u8]) -> Result<Option<KeyValue>> {
         if let Some(v) = self.overlay.get(key) {
-            return Ok(v.clone());
+            return Ok(self.own(*v).cloned());
         }
         self.store.get_at(key, self.rev - 1)
     }
@@ -112,7 +122,7 @@ impl<'a> WriteTxn<'a> {
             if !range.contains(k) {
                 continue;
             }
-            match v {
+            match self.own(*v) {
                 Some(kv) => {
                     merged.insert(k.clone(), kv.clone());
                 }
@@ -133,7 +143,13 @@ impl<'a> WriteTxn<'a> {
 
     /// Puts `value` at `key` with `lease` (0 = none); returns the previous version.
     pub fn put(&mut self, key: &[u8], value: &[u8], lease: i64) -> Result<Option<KeyValue>> {
-        let prev = self.get(key)?;
+        self.put_with(key, value, lease, true)
+    }
+
+    /// [`WriteTxn::put`]; without `full_prev` the previous version may come back without
+    /// its value (from the store's cache of newest versions, no backend read).
+    pub fn put_with(&mut self, key: &[u8], value: &[u8], lease: i64, full_prev: bool) -> Result<Option<KeyValue>> {
+        let (prev, prev_partial) = self.prev_for_put(key, full_prev)?;
         let rev = Revision {
             main: self.rev,
             sub: self.sub,
@@ -166,13 +182,31 @@ impl<'a> WriteTxn<'a> {
             self.batch.put(Cf::LeaseKeys, lease_key(lease, key), Vec::new());
         }
         self.sub += 1;
-        self.overlay.insert(key.to_vec(), Some(kv.clone()));
+        self.overlay.insert(key.to_vec(), Some(self.changes.len()));
         self.changes.push(Change {
             kv,
             prev: prev.clone(),
             deleted: false,
+            prev_partial,
         });
         Ok(prev)
+    }
+
+    /// The version a put replaces, and whether it lacks its value: this transaction's own
+    /// write, else the cache of newest versions (unless the value is needed), else the
+    /// backend (which then fills the cache: what it read is the committed state).
+    fn prev_for_put(&self, key: &[u8], full_prev: bool) -> Result<(Option<KeyValue>, bool)> {
+        if let Some(v) = self.overlay.get(key) {
+            return Ok((self.own(*v).cloned(), false));
+        }
+        if !full_prev {
+            if let Some(cached) = self.store.latest.get(key) {
+                return Ok((cached.map(|l| l.to_kv(key)), cached.is_some()));
+            }
+        }
+        let prev = self.store.get_at(key, self.rev - 1)?;
+        self.store.latest.set(key, prev.as_ref().map(Latest::of));
+        Ok((prev, false))
     }
 
     /// Deletes every live key in `range`; returns what was deleted, in key order.
@@ -215,24 +249,93 @@ impl<'a> WriteTxn<'a> {
             },
             prev: Some(prev),
             deleted: true,
+            prev_partial: false,
         });
         Ok(())
     }
 
     /// Commits atomically with raft entry `index` (term `term`). Returns the store's revision
     /// after the commit and the changes made, in order.
-    pub fn commit(mut self, index: u64, term: u64) -> Result<(i64, Vec<Change>)> {
-        put_meta_index(&mut self.batch, index, term);
+    pub fn commit(self, index: u64, term: u64) -> Result<(i64, Vec<Change>)> {
+        let store = self.store;
+        let mut staged = Staged::default();
+        let out = self.stage(index, term, &mut staged);
+        store.flush(&mut staged)?;
+        Ok(out)
+    }
+
+    /// Adds this transaction to `staged`, applied as of raft entry `index`: later
+    /// transactions made with [`KvStore::write_after`] build on it, and nothing is visible to
+    /// readers until [`KvStore::flush`]. Returns the revision after it and its changes.
+    pub fn stage(self, index: u64, term: u64, staged: &mut Staged) -> (i64, Vec<Change>) {
         let rev = if self.changes.is_empty() {
             self.rev - 1
         } else {
-            self.batch
-                .put(Cf::Meta, META_CURRENT_REV, (self.rev as u64).to_be_bytes().to_vec());
+            staged.rev = Some(self.rev);
             self.rev
         };
-        self.store.backend().write(self.batch)?;
-        self.store.publish(rev, index);
-        Ok((rev, self.changes))
+        for (key, state) in &self.overlay {
+            self.store.latest.set(key, self.own(*state).map(Latest::of));
+        }
+        staged.batch.append(self.batch);
+        staged.applied = Some((index, term));
+        (rev, self.changes)
+    }
+}
+
+/// Applied transactions not yet written: one backend write (and one set of counters) for
+/// all of them.
+#[derive(Default)]
+pub struct Staged {
+    batch: Batch,
+    /// The revision of the newest staged write.
+    rev: Option<i64>,
+    /// The newest raft entry staged (index, term).
+    applied: Option<(u64, u64)>,
+}
+
+impl Staged {
+    /// Records raft entry `index` as applied with no writes of its own (a request refused by
+    /// its checks), to be written with the rest.
+    pub fn mark_applied(&mut self, index: u64, term: u64) {
+        self.applied = Some((index, term));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.applied.is_none()
+    }
+}
+
+impl KvStore {
+    /// A write transaction on top of whatever `staged` holds.
+    pub fn write_after(&self, staged: &Staged) -> WriteTxn<'_> {
+        let mut t = WriteTxn::new(self);
+        if let Some(rev) = staged.rev {
+            t.rev = rev + 1;
+        }
+        t
+    }
+
+    /// Writes everything staged atomically, with the newest applied index, and makes it
+    /// visible. On failure the cache of newest versions is emptied (it ran ahead of the
+    /// backend).
+    pub fn flush(&self, staged: &mut Staged) -> Result<()> {
+        let Some((index, term)) = staged.applied.take() else {
+            return Ok(());
+        };
+        let mut batch = std::mem::take(&mut staged.batch);
+        put_meta_index(&mut batch, index, term);
+        let rev = staged.rev.take();
+        if let Some(rev) = rev {
+            batch.put(Cf::Meta, META_CURRENT_REV, (rev as u64).to_be_bytes().to_vec());
+        }
+        if let Err(e) = self.backend().write(batch) {
+            self.latest.clear();
+            return Err(e.into());
+        }
+        self.latest.trim();
+        self.publish(rev.unwrap_or_else(|| self.current_revision()), index);
+        Ok(())
     }
 }
 
@@ -240,6 +343,25 @@ impl<'a> WriteTxn<'a> {
 mod tests {
     use super::super::testutil::*;
     use super::*;
+
+    #[test]
+    fn a_read_never_sees_versions_past_the_published_revision() {
+        let (_d, s) = open_temp();
+        put(&s, "a", "0");
+        let mut staged = Staged::default();
+        let mut t = s.write_after(&staged);
+        t.put(b"a", b"1", 0).expect("put");
+        t.put(b"b", b"1", 0).expect("put");
+        t.stage(20, 1, &mut staged);
+        // What `flush` does first: the batch is in the backend, its revision not yet published.
+        let batch = std::mem::take(&mut staged.batch);
+        s.backend().write(batch).expect("write");
+        let r = s.range(&KeyRange::new(b"\0", b"\0"), 0, 0, false).expect("range");
+        assert_eq!(r.rev, 2);
+        assert_eq!(r.count, 1, "b is newer than the header");
+        assert_eq!(r.kvs[0].value, b"0");
+        assert_eq!(r.kvs[0].mod_revision, 2);
+    }
 
     #[test]
     fn txn_writes_share_one_revision_with_sub_revisions() {

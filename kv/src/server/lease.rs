@@ -124,7 +124,7 @@ impl Lease for LeaseService {
                     Ok(Some(r)) => r,
                     Ok(None) | Err(_) => return,
                 };
-                let resp = if !member.raft.status().is_leader {
+                let resp = if !member.raft.with_status(|s| s.is_leader) {
                     forward_keep_alive(&member, r.id).await
                 } else {
                     let ttl = match member.lessor.renew(r.id) {
@@ -155,7 +155,7 @@ impl Lease for LeaseService {
         req: Request<LeaseTimeToLiveRequest>,
     ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
         let r = req.into_inner();
-        if !self.member.raft.status().is_leader {
+        if !self.member.raft.with_status(|s| s.is_leader) {
             // Only the leader's lessor knows the renewed expiry.
             let ch = self.member.leader_channel().map_err(status)?;
             return LeaseClient::new(ch).lease_time_to_live(r).await;

@@ -198,6 +198,13 @@ impl WatchHub {
         if changes.is_empty() {
             return;
         }
+        let filled;
+        let changes = if self.prev_values_wanted(&st, changes) {
+            filled = self.fill_prev_values(changes);
+            &filled[..]
+        } else {
+            changes
+        };
         let mut fell_behind = false;
         let mut gone = Vec::new();
         for (id, w) in st.watchers.iter_mut() {
@@ -230,6 +237,38 @@ impl WatchHub {
         if fell_behind {
             self.wake_catchup.notify_one();
         }
+    }
+
+    /// Whether a change without its previous value meets a watcher that asks for prev_kv.
+    fn prev_values_wanted(&self, st: &State, changes: &[Change]) -> bool {
+        changes.iter().any(|c| {
+            c.prev_partial
+                && st
+                    .watchers
+                    .values()
+                    .any(|w| w.spec.prev_kv && w.spec.range.contains(&c.kv.key))
+        })
+    }
+
+    /// The changes with every previous version read whole from the store (called before
+    /// anything later is applied, so the version before each change's revision is there).
+    fn fill_prev_values(&self, changes: &[Change]) -> Vec<Change> {
+        changes
+            .iter()
+            .map(|c| {
+                let mut c = c.clone();
+                if c.prev_partial {
+                    match self.store.get_at(&c.kv.key, c.kv.mod_revision - 1) {
+                        Ok(prev) => {
+                            c.prev = prev;
+                            c.prev_partial = false;
+                        }
+                        Err(e) => tracing::error!(error = %e, "cannot read a previous version for a watcher"),
+                    }
+                }
+                c
+            })
+            .collect()
     }
 
     async fn catchup_loop(self: Arc<Self>) {
