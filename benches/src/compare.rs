@@ -19,7 +19,7 @@ use crate::certs;
 use crate::failover::{self, Failover, FailoverOpts};
 use crate::load::{ClientTls, LoadOpts};
 use crate::report;
-use crate::server::{Cluster, Kind, StartOpts};
+use crate::server::{proc_cpu_seconds, Cluster, Kind, StartOpts};
 use crate::stats::{Latency, Recorder, Report};
 use crate::workloads::{self, MixedOpts, RangeOpts, Shape, WatchOpts};
 
@@ -493,6 +493,11 @@ impl Machine {
     }
 }
 
+/// `Report::extra` keys: CPU seconds the server's members, and this process (the load
+/// generator), used during one run.
+pub(crate) const SERVER_CPU: &str = "server_cpu_s";
+pub(crate) const CLIENT_CPU: &str = "client_cpu_s";
+
 /// All rounds of one workload on one server.
 #[derive(Clone, Default)]
 pub(crate) struct Agg {
@@ -511,6 +516,17 @@ impl Agg {
 
     pub(crate) fn extra_sum(&self, k: &str) -> f64 {
         self.reports.iter().filter_map(|r| r.extra.get(k)).sum()
+    }
+
+    /// Microseconds of the CPU time recorded under `k` per successful request, over the
+    /// rounds that recorded it.
+    pub(crate) fn cpu_us_per_request(&self, k: &str) -> Option<f64> {
+        let (cpu, ok) = self
+            .reports
+            .iter()
+            .filter_map(|r| Some((*r.extra.get(k)?, r.ok)))
+            .fold((0.0, 0u64), |(c, n), (rc, rn)| (c + rc, n + rn));
+        (ok > 0).then(|| cpu * 1e6 / ok as f64)
     }
 }
 
@@ -664,7 +680,14 @@ pub async fn run(opts: &CompareOpts) -> Result<String> {
                 } else {
                     (c.plain_endpoints(), None)
                 };
-                let res = run_workload(def, &eps, tls, opts.progress).await;
+                let cpu_before = (c.cpu_seconds(), proc_cpu_seconds("/proc/self/stat"));
+                let mut res = run_workload(def, &eps, tls, opts.progress).await;
+                if let Ok((report, _)) = &mut res {
+                    report.extra.insert(SERVER_CPU.into(), c.cpu_seconds() - cpu_before.0);
+                    if let (Some(before), Some(after)) = (cpu_before.1, proc_cpu_seconds("/proc/self/stat")) {
+                        report.extra.insert(CLIENT_CPU.into(), after - before);
+                    }
+                }
                 let alive = all_running(c);
                 let f = facts.entry(name).or_default();
                 match res {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::compare::{fmt_ms, Agg, Outcome, ServerFacts, WorkloadDef, RUN_LIMIT};
+use crate::compare::{fmt_ms, Agg, Outcome, ServerFacts, WorkloadDef, CLIENT_CPU, RUN_LIMIT, SERVER_CPU};
 use crate::failover::median;
 use crate::plot::{self, Panel, Series};
 use crate::stats::distribution;
@@ -124,6 +124,7 @@ fn body(o: &Outcome, level: usize, base: &Path) -> String {
         failover_table(&mut s, o);
     }
 
+    cpu_table(&mut s, level, o);
     heading(&mut s, level, "Servers");
     servers_table(&mut s, o);
 
@@ -220,6 +221,80 @@ fn results_table(s: &mut String, o: &Outcome) {
         let _ = writeln!(s, "\nCounters (all rounds): {}.", notes.join("; "));
     }
     let _ = writeln!(s);
+}
+
+/// CPU time per request of each server's members (all of them together) and of the load
+/// generator, per workload (watch rows, paced by their puts, are left out).
+fn cpu_table(s: &mut String, level: usize, o: &Outcome) {
+    let us = |a: Option<&Agg>, k: &str| a.and_then(|a| a.cpu_us_per_request(k));
+    let rows: Vec<_> = o
+        .defs
+        .iter()
+        .filter(|d| !d.id.starts_with("watch"))
+        .filter_map(|d| {
+            let (e, k) = (o.aggs.get(&(d.id, "etcd")), o.aggs.get(&(d.id, "kv")));
+            let cells = [
+                us(e, SERVER_CPU),
+                us(k, SERVER_CPU),
+                us(e, CLIENT_CPU),
+                us(k, CLIENT_CPU),
+            ];
+            cells.iter().any(Option::is_some).then_some((d, cells))
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    heading(s, level, "CPU per request");
+    let _ = writeln!(
+        s,
+        "User + system CPU time per successful request, µs, over all rounds: *servers* sums every \
+         member of the cluster (leader and followers), *load generator* is `kv-bench` itself, on \
+         the same cores.\n"
+    );
+    let _ = writeln!(
+        s,
+        "| workload | etcd servers | kv servers | kv/etcd | load generator (etcd run) | load generator (kv run) |"
+    );
+    let _ = writeln!(s, "|---|--:|--:|--:|--:|--:|");
+    let cell = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.1}"));
+    for (d, [se, sk, ce, ck]) in rows {
+        let r = match (se, sk) {
+            (Some(e), Some(k)) => ratio(k, e),
+            _ => "—".into(),
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {r} | {} | {} |",
+            d.title,
+            cell(se),
+            cell(sk),
+            cell(ce),
+            cell(ck)
+        );
+    }
+    let _ = writeln!(s);
+}
+
+/// What the two cores allow at put-256: with the load generator on the same cores and the
+/// machine saturated, throughput goes as 1 / (client + server CPU per request).
+fn cpu_bound(o: &Outcome) -> Option<String> {
+    let a = |srv: &'static str| o.aggs.get(&("put-256", srv));
+    let se = a("etcd")?.cpu_us_per_request(SERVER_CPU)?;
+    let sk = a("kv")?.cpu_us_per_request(SERVER_CPU)?;
+    let c = a("kv")?.cpu_us_per_request(CLIENT_CPU)?;
+    let ceiling = (c + se) / (c + sk);
+    let need = (c + se) / 2.0 - c;
+    Some(format!(
+        "CPU per request: load generator {c:.1} µs, etcd's members {se:.1} µs, kv's {sk:.1} µs; \
+         with both cores busy the ratio cannot pass (client + etcd) / (client + kv) = \
+         {ceiling:.2}×, and 2× would need kv's members at {} per put",
+        if need > 0.0 {
+            format!("≤ {need:.1} µs")
+        } else {
+            "less than nothing".to_string()
+        }
+    ))
 }
 
 /// TLS throughput relative to plain http on the same servers.
@@ -369,8 +444,9 @@ fn targets(s: &mut String, o: &Outcome) {
         let r = k / e;
         let _ = writeln!(
             s,
-            "- put throughput at 256 clients ≥ 2× etcd: {r:.2}× — {}",
-            verdict(r >= 2.0)
+            "- put throughput at 256 clients ≥ 2× etcd: {r:.2}× — {}{}",
+            verdict(r >= 2.0),
+            cpu_bound(o).map(|b| format!(" ({b})")).unwrap_or_default()
         );
     }
     if let (Some(e), Some(k)) = (thr("range-l-64", "etcd"), thr("range-l-64", "kv")) {

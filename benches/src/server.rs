@@ -116,6 +116,11 @@ impl Member {
         proc_kb(&status, "VmHWM:").map(|kb| kb * 1024)
     }
 
+    /// CPU time the process has used so far, seconds.
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        proc_cpu_seconds(&format!("/proc/{}/stat", self.pid()?))
+    }
+
     /// Current resident set size, bytes (`VmRSS`).
     pub fn rss(&self) -> Option<u64> {
         let status = fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
@@ -161,6 +166,19 @@ impl Drop for Member {
             let _ = c.wait();
         }
     }
+}
+
+/// CPU time (user + system, all threads) a process has used, seconds, from its
+/// `/proc/<pid>/stat` (`utime` and `stime`, fields 14 and 15, in USER_HZ = 100 ticks per
+/// second, fixed by the Linux ABI).
+pub fn proc_cpu_seconds(stat_path: &str) -> Option<f64> {
+    let stat = fs::read_to_string(stat_path).ok()?;
+    // The command name (field 2) may hold spaces: count fields after its closing paren.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
 }
 
 fn proc_kb(status: &str, field: &str) -> Option<u64> {
@@ -470,6 +488,11 @@ impl Cluster {
         Ok(start.elapsed())
     }
 
+    /// CPU time all running members have used so far, seconds.
+    pub fn cpu_seconds(&self) -> f64 {
+        self.members.iter().filter_map(|m| m.cpu_seconds()).sum()
+    }
+
     /// Largest `VmHWM` over the members, bytes.
     pub fn peak_rss(&self) -> u64 {
         self.members.iter().filter_map(|m| m.peak_rss()).max().unwrap_or(0)
@@ -536,4 +559,23 @@ async fn probe(endpoint: &str, tls: Option<&ClientTls>) -> bool {
         tokio::time::timeout(Duration::from_millis(500), attempt).await,
         Ok(Some(_))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::proc_cpu_seconds;
+
+    #[test]
+    fn cpu_seconds_come_from_utime_and_stime_past_the_command_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("stat");
+        // A command name with a space and a paren; utime 250, stime 50 ticks.
+        let line = "4242 (bench (srv) kv) S 1 4242 4242 0 -1 4194560 1021 0 0 0 250 50 0 0 20 0 9 0 \
+                    12345 123456789 2345 18446744073709551615";
+        std::fs::write(&path, line).expect("write");
+        assert_eq!(proc_cpu_seconds(path.to_str().expect("utf-8")), Some(3.0));
+        std::fs::write(&path, "4242 (kv) S 1 2").expect("write");
+        assert_eq!(proc_cpu_seconds(path.to_str().expect("utf-8")), None, "truncated");
+        assert!(proc_cpu_seconds("/proc/self/stat").is_some_and(|s| s >= 0.0));
+    }
 }
