@@ -8,10 +8,9 @@
 mod common;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 use base64::Engine;
-use common::{ApiServer, Http, Kubectl, Store};
+use common::{wait_for, ApiServer, Http, Kubectl, Store};
 use serde_json::{json, Value};
 
 const JSON: &str = "application/json";
@@ -24,17 +23,6 @@ carol-token,carol,3,\"devs\"
 node1-token,system:node:node1,4,\"system:nodes\"
 node2-token,system:node:node2,5,\"system:nodes\"
 ";
-
-fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// An apiserver with a secure port, the token file above and the given extra flags.
 struct Secure {

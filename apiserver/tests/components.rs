@@ -9,21 +9,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ApiServer, Proc, Store};
+use common::{wait_for, ApiServer, Proc, Store};
 use serde_json::{json, Value};
 
 const JSON: &str = "application/json";
-
-fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// A component process with its log in `dir/<name>.log`.
 struct Component {

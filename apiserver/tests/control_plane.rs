@@ -4,25 +4,13 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{ApiServer, Store};
+use common::{wait_for, ApiServer, Store};
 use serde_json::{json, Value};
 
 const JSON: &str = "application/json";
 const MERGE: &str = "application/merge-patch+json";
-
-/// Poll `f` until it returns Some, for at most `secs`.
-fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 fn items(api: &ApiServer, path: &str) -> Vec<Value> {
     let (code, v) = api.json("GET", path, JSON, "");
